@@ -1,0 +1,53 @@
+"""cnnscope: analyse, compress and export convolutional networks.
+
+Library API (mirrors the CLI)::
+
+    import cnnscope
+    s = cnnscope.summary("resnet50")          # Summary; s.to_dict() == `cnnscope summary --format json`
+    m = cnnscope.load_model("resnet18")       # an nn.Module with real (fresh or loaded) weights
+    cnnscope.save_model(m, "r18.pt")          # artifact: torch.load(weights_only=True) compatible
+
+Importing ``cnnscope`` does not import torch; the functions do, when called.
+Convention: 1 MAC = one multiply-accumulate; FLOPs = 2 × MACs.
+"""
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+__all__ = ["summary", "load_model", "save_model", "analyze", "CnnscopeError", "__version__"]
+
+
+def summary(model_or_spec, input_size=None, weights=None, batch_size: int = 1):
+    """Analyse ``model_or_spec`` (nn.Module or MODEL string) on meta tensors; returns a Summary."""
+    from .analysis.summary import summary as _summary
+
+    return _summary(model_or_spec, input_size=input_size, weights=weights, batch_size=batch_size)
+
+
+def analyze(model_or_spec, input_size=None, weights=None, batch_size: int = 1):
+    """The recorded dataflow graph and its context (see :class:`cnnscope.analysis.engine.Analysis`)."""
+    from .analysis.engine import analyze as _analyze
+
+    return _analyze(model_or_spec, input_size=input_size, weights=weights, batch_size=batch_size)
+
+
+def load_model(spec: str, weights: str | None = None):
+    """Build MODEL as a real CPU ``nn.Module`` in eval mode, with its weights loaded if it has any."""
+    from .loading.artifact import load_model as _load
+
+    return _load(spec, weights=weights)
+
+
+def save_model(model, path, base: str | None = None, plan: list | None = None) -> None:
+    """Write ``model`` as a cnnscope artifact (see :mod:`cnnscope.loading.artifact`)."""
+    from .loading.artifact import save_model as _save
+
+    _save(model, path, base=base, plan=plan)
+
+
+def __getattr__(name: str):
+    if name == "CnnscopeError":
+        from .errors import CnnscopeError
+
+        return CnnscopeError
+    raise AttributeError(name)

@@ -1,0 +1,73 @@
+"""Orchestration: MODEL argument or nn.Module → meta model → one recorded graph.
+
+:func:`analyze` is the single entry point every command uses to get the dataflow graph; summary,
+receptive field, explain, advise, compare and the transforms all read the :class:`Analysis` it
+returns instead of tracing again.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from torch import nn
+
+from ..errors import CnnscopeError
+from ..graph.dataflow import Graph
+from ..loading.source import ModelSource, build_meta, default_input_size, resolve
+from ..units import parse_input_size
+
+
+@dataclass
+class Analysis:
+    name: str                     # what the user called the model
+    source: ModelSource | None    # None when a live nn.Module was given
+    model: nn.Module              # the meta model that was traced
+    graph: Graph
+    input_shape: tuple[int, ...]  # (N, C, H, W)
+    output: Any = None            # the meta output (pytree)
+
+
+def _first_conv_channels(model: nn.Module) -> int | None:
+    for m in model.modules():
+        if isinstance(m, nn.modules.conv._ConvNd):
+            return m.in_channels
+    return None
+
+
+def analyze(model_or_spec: nn.Module | str | ModelSource, input_size: Any = None, weights: str | None = None,
+            batch_size: int = 1) -> Analysis:
+    """Build ``model_or_spec`` on meta tensors and record its forward pass once."""
+    import torch
+
+    from ..graph.tracer import trace
+    from . import shape_checks  # noqa: F401  (registers the input-too-small checks)
+    from .costs import annotate_macs
+
+    if batch_size < 1:
+        raise CnnscopeError(f"--batch-size must be at least 1, got {batch_size}")
+    if isinstance(model_or_spec, nn.Module):
+        from ..loading.meta_build import meta_shadow
+
+        src = getattr(model_or_spec, "_cnnscope_source", None)
+        model = meta_shadow(model_or_spec).eval()
+        name = type(model_or_spec).__name__
+        default = default_input_size(src) if src is not None else None
+    else:
+        src = model_or_spec if isinstance(model_or_spec, ModelSource) else resolve(model_or_spec, weights)
+        if src.kind == "onnx":
+            raise CnnscopeError(f"'{src.display_name}' is an ONNX file; use `cnnscope summary` on it directly")
+        model = build_meta(src)
+        name = src.display_name
+        default = default_input_size(src) if src.kind in ("torchvision", "builtin") or "input_size" in src.base else None
+    if default is None:
+        default = (_first_conv_channels(model) or 3, 224, 224)
+    if input_size is None:
+        chw = tuple(default)
+    else:
+        chw = parse_input_size(input_size, default_channels=default[0])
+    shape = (int(batch_size), *chw)
+    example = torch.empty(shape, device="meta")
+    graph, out = trace(model, example, already_meta=True)
+    macs = annotate_macs(graph)
+    graph.totals["macs"] = macs
+    return Analysis(name, src, model, graph, shape, out)

@@ -1,0 +1,132 @@
+"""Renderers over a :class:`~cnnscope.analysis.summary.Summary`'s plain data: table, JSON, CSV,
+Markdown. Rendering never computes; every number comes from ``Summary.to_dict()``.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+from typing import Any, Callable
+
+from ..units import human_bytes, human_count
+
+MAC_NOTE = "1 MAC = one multiply-accumulate (conv/linear/matmul/attention); FLOPs = 2 × MACs"
+
+RENDERERS: dict[str, Callable[[dict, int | None], str]] = {}
+
+
+def register_renderer(name: str):
+    def deco(fn):
+        RENDERERS[name] = fn
+        return fn
+
+    return deco
+
+
+def _shape(s: Any) -> str:
+    if s is None:
+        return "-"
+    if s and isinstance(s[0], list):
+        return " ".join("×".join(str(d) for d in x) for x in s[:3]) + (" …" if len(s) > 3 else "")
+    return "×".join(str(d) for d in s)
+
+
+def format_rf(rf: Any) -> str:
+    if rf is None:
+        return "-"
+    if rf == "global":
+        return "global"
+    size, stride = rf["size"], rf["stride"]
+    sz = f"{size[0]}×{size[1]}" if size[0] != size[1] else f"{size[0]}"
+    st = f"{stride[0]}×{stride[1]}" if stride[0] != stride[1] else f"{stride[0]}"
+    return f"{sz} /{st}"
+
+
+def visible_layers(data: dict, depth: int | None) -> list[dict]:
+    """Rows at depth ≤ ``depth``: deeper rows are folded into their parent (whose counts include them)."""
+    return [r for r in data["layers"] if depth is None or r["depth"] <= depth]
+
+
+def _has_rf(data: dict) -> bool:
+    return any(r.get("receptive_field") is not None for r in data["layers"])
+
+
+@register_renderer("table")
+def render_table(data: dict, depth: int | None = None) -> str:
+    from tabulate import tabulate
+
+    with_rf = _has_rf(data)
+    headers = ["Layer", "Type", "Output shape", "Params", "MACs"] + (["RF /jump"] if with_rf else [])
+    rows = []
+    for r in visible_layers(data, depth):
+        name = "  " * (r["depth"] - 1) + r["name"].rsplit(".", 1)[-1] if r["depth"] > 1 else r["name"]
+        row = [name, r["type"], _shape(r["output_shape"]), human_count(r["params"]) if r["params"] else "-",
+               human_count(r["macs"]) if r["macs"] else "-"]
+        if with_rf:
+            row.append(format_rf(r.get("receptive_field")))
+        rows.append(row)
+    t = data["totals"]
+    body = tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True,
+                    colalign=("left", "left", "left", "right", "right") + (("right",) if with_rf else ()))
+    lines = [
+        f"Model: {data['model']}    input: {_shape(data['input_shape'])} (N×C×H×W)",
+        body,
+        "",
+        f"Params:      {t['params']:>16,}  ({human_count(t['params'])}; trainable {t['trainable_params']:,})",
+        f"MACs:        {t['macs']:>16,}  ({human_count(t['macs'])} MACs)",
+        f"FLOPs:       {t['flops']:>16,}  ({human_count(t['flops'])} FLOPs = 2 × MACs)",
+        f"Param size:  {human_bytes(t['param_bytes']):>16}   buffers {human_bytes(t['buffer_bytes'])}",
+        f"Activations: {human_bytes(t['activation_bytes']):>16}   (bytes written by the forward, batch included)",
+    ]
+    if t.get("receptive_field") is not None:
+        lines.append(f"Receptive field: {_rf_sentence(t['receptive_field'])}")
+    lines.append(f"Convention: {MAC_NOTE}.")
+    return "\n".join(lines) + "\n"
+
+
+def _rf_sentence(rf: Any) -> str:
+    if rf == "global":
+        return "global"
+    return (f"{rf['size'][0]}×{rf['size'][1]} pixels, jump {rf['stride'][0]}×{rf['stride'][1]}, "
+            f"padding {rf['padding'][0]}×{rf['padding'][1]} (last feature map before the network becomes global)")
+
+
+@register_renderer("json")
+def render_json(data: dict, depth: int | None = None) -> str:
+    out = dict(data)
+    out["layers"] = visible_layers(data, depth)
+    return json.dumps(out, indent=2) + "\n"
+
+
+@register_renderer("csv")
+def render_csv(data: dict, depth: int | None = None) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    with_rf = _has_rf(data)
+    w.writerow(["name", "type", "depth", "output_shape", "params", "macs"] + (["receptive_field"] if with_rf else []))
+    for r in visible_layers(data, depth):
+        row = [r["name"], r["type"], r["depth"], "x".join(map(str, r["output_shape"])) if r["output_shape"] and
+               not isinstance(r["output_shape"][0], list) else json.dumps(r["output_shape"]), r["params"], r["macs"]]
+        if with_rf:
+            row.append(format_rf(r.get("receptive_field")))
+        w.writerow(row)
+    return buf.getvalue()
+
+
+@register_renderer("markdown")
+def render_markdown(data: dict, depth: int | None = None) -> str:
+    from tabulate import tabulate
+
+    with_rf = _has_rf(data)
+    headers = ["Layer", "Type", "Output shape", "Params", "MACs"] + (["RF /jump"] if with_rf else [])
+    rows = [[f"`{r['name']}`", r["type"], _shape(r["output_shape"]), f"{r['params']:,}", f"{r['macs']:,}"]
+            + ([format_rf(r.get("receptive_field"))] if with_rf else [])
+            for r in visible_layers(data, depth)]
+    t = data["totals"]
+    head = (f"**{data['model']}** — input {_shape(data['input_shape'])}: {t['params']:,} params, "
+            f"{human_count(t['macs'])} MACs ({human_count(t['flops'])} FLOPs = 2 × MACs)\n\n")
+    return head + tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True) + "\n"
+
+
+def render(data: dict, fmt: str = "table", depth: int | None = None) -> str:
+    return RENDERERS[fmt](data, depth)
