@@ -1,0 +1,91 @@
+"""Layer-by-layer difference of two summaries: plain data for `compare` and the before/after tables
+of every transform. Layers are matched by qualified name; a layer present in only one model is kept
+with ``None`` on the other side.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from .summary import Summary
+
+SCHEMA = "cnnscope.compare/1"
+TOTAL_METRICS = ("params", "macs", "flops", "param_bytes", "activation_bytes")
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    if a in (None, 0) or b is None:
+        return None
+    return b / a
+
+
+def _layer_view(row: dict) -> dict:
+    return {k: row.get(k) for k in ("type", "output_shape", "params", "macs", "receptive_field")}
+
+
+def diff_summaries(a: Summary | dict, b: Summary | dict, only_changed: bool = False) -> dict[str, Any]:
+    """``{"schema", "a", "b", "totals": {metric: {a, b, ratio}}, "layers": [{name, a, b, changed}]}``.
+
+    ``ratio`` is b ÷ a (0.25 = b has a quarter of a's MACs).
+    """
+    da = a.to_dict() if isinstance(a, Summary) else a
+    db = b.to_dict() if isinstance(b, Summary) else b
+    totals = {m: {"a": da["totals"].get(m), "b": db["totals"].get(m),
+                  "ratio": _ratio(da["totals"].get(m), db["totals"].get(m))} for m in TOTAL_METRICS}
+    totals["receptive_field"] = {"a": da["totals"].get("receptive_field"), "b": db["totals"].get("receptive_field")}
+    rows_a = {r["name"]: r for r in da["layers"]}
+    rows_b = {r["name"]: r for r in db["layers"]}
+    order = [r["name"] for r in da["layers"]] + [r["name"] for r in db["layers"] if r["name"] not in rows_a]
+    layers = []
+    for name in order:
+        ra, rb = rows_a.get(name), rows_b.get(name)
+        va = _layer_view(ra) if ra else None
+        vb = _layer_view(rb) if rb else None
+        changed = va != vb
+        if only_changed and not changed:
+            continue
+        depth = (ra or rb)["depth"]
+        layers.append({"name": name, "depth": depth, "a": va, "b": vb, "changed": changed})
+    return {"schema": SCHEMA, "a": da["model"], "b": db["model"], "input_shape": da["input_shape"],
+            "totals": totals, "layers": layers}
+
+
+def render_diff_table(diff: dict[str, Any], title_a: str = "before", title_b: str = "after",
+                      max_rows: int | None = 40) -> str:
+    """A compact before/after table: totals first, then the layers that differ."""
+    from tabulate import tabulate
+
+    from ..report.render import format_rf
+    from ..units import human_count
+
+    def pct(r):
+        return "-" if r is None else f"{r:.1%}"
+
+    t = diff["totals"]
+    tot_rows = [[m, human_count(t[m]["a"]), human_count(t[m]["b"]), pct(t[m]["ratio"])]
+                for m in ("params", "macs", "flops")]
+    rf = t["receptive_field"]
+    tot_rows.append(["receptive field", format_rf(rf["a"]), format_rf(rf["b"]), ""])
+    out = [tabulate(tot_rows, headers=["total", title_a, title_b, f"{title_b}/{title_a}"], disable_numparse=True,
+                    colalign=("left", "right", "right", "right"))]
+    changed = [lay for lay in diff["layers"] if lay["changed"]]
+    if changed:
+        rows = []
+        for lay in changed[: max_rows or len(changed)]:
+            a, b = lay["a"] or {}, lay["b"] or {}
+
+            def shp(v):
+                s = v.get("output_shape")
+                return "×".join(map(str, s)) if s and not isinstance(s[0], list) else ("-" if not s else "…")
+
+            rows.append([lay["name"], a.get("type", "—") if a else "—", b.get("type", "—") if b else "—",
+                         human_count(a.get("params")) if a else "—", human_count(b.get("params")) if b else "—",
+                         human_count(a.get("macs")) if a else "—", human_count(b.get("macs")) if b else "—",
+                         shp(a) if a else "—", shp(b) if b else "—"])
+        out.append("")
+        out.append(tabulate(rows, headers=["layer", f"type {title_a}", f"type {title_b}", f"params {title_a}",
+                                           f"params {title_b}", f"MACs {title_a}", f"MACs {title_b}",
+                                           f"out {title_a}", f"out {title_b}"], disable_numparse=True))
+        if max_rows and len(changed) > max_rows:
+            out.append(f"… and {len(changed) - max_rows} more changed layers (use --format json for all)")
+    out.append("MACs: 1 MAC = one multiply-accumulate; FLOPs = 2 × MACs.")
+    return "\n".join(out) + "\n"
