@@ -107,11 +107,24 @@ def baseline_import_s(repeat: int = 2) -> float:
     return best
 
 
+def cli_summary_s(model: str = "resnet50", repeat: int = 3) -> float:
+    """Best wall time of the real CLI, ``cnnscope summary MODEL`` (process start to exit)."""
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "cnnscope", "summary", model], check=True, capture_output=True,
+                       env={**os.environ, "PYTHONPATH": ROOT})
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
 def run(results: dict, models=None, tools=None) -> dict:
     models = models or list(MODELS)
     tools = tools or list(TOOLS)
     rows = []
-    results["import_torch_torchvision_s"] = baseline_import_s()
+    results["import_torch_torchvision_s"] = baseline_import_s(3)
+    results["cli_summary_resnet50_s"] = cli_summary_s()
+    results["cli_over_import"] = results["cli_summary_resnet50_s"] / results["import_torch_torchvision_s"]
     for m in models:
         for t in tools:
             r = run_one(t, m)
@@ -128,7 +141,9 @@ def run(results: dict, models=None, tools=None) -> dict:
 
 
 def markdown(results: dict) -> str:
-    lines = [f"Baseline `python -c \"import torch, torchvision\"`: {results['import_torch_torchvision_s']:.2f} s",
+    lines = [f"Baseline `python -c \"import torch, torchvision\"`: {results['import_torch_torchvision_s']:.2f} s; "
+             f"`cnnscope summary resnet50`: {results['cli_summary_resnet50_s']:.2f} s "
+             f"(ratio {results['cli_over_import']:.2f}, target ≤ 1.3)",
              "", "| model | tool | wall s | peak RSS MB | params | reported | unit | RF | time ratio | memory ratio |",
              "|---|---|---:|---:|---:|---:|---|---|---:|---:|"]
     for r in results["analysis"]:

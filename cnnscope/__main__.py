@@ -1,0 +1,4 @@
+"""``python -m cnnscope`` = ``cnnscope``."""
+from .cli import run
+
+run()
