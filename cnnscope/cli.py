@@ -107,9 +107,9 @@ def main(argv: list[str] | None = None) -> int:
         click.echo("Interrupted; no output file was written.", err=True)
         return 130
     except Exception as e:
-        from .errors import CnnscopeError
+        from .errors import CheckFailed, CnnscopeError
 
-        if debug:
+        if debug and not isinstance(e, CheckFailed):
             raise
         if isinstance(e, CnnscopeError):
             click.echo(f"Error: {e}", err=True)

@@ -45,6 +45,9 @@ def atomic_path(output: str | os.PathLike) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp_path, 0o666 & ~umask)   # mkstemp makes 0600; give the file the usual mode
         os.replace(tmp_path, out)
     except BaseException:
         with contextlib.suppress(OSError):

@@ -1,6 +1,8 @@
 """Layer-by-layer difference of two summaries: plain data for `compare` and the before/after tables
 of every transform. Layers are matched by qualified name; a layer present in only one model is kept
-with ``None`` on the other side.
+with ``None`` on the other side (``only_in`` says which) and listed in ``only_in_a`` / ``only_in_b``.
+
+Ratios are b ÷ a (0.25 = b has a quarter of a's MACs), None where a is 0 or a side is missing.
 """
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from .summary import Summary
 
 SCHEMA = "cnnscope.compare/1"
 TOTAL_METRICS = ("params", "macs", "flops", "param_bytes", "activation_bytes")
+LAYER_RATIOS = ("params", "macs")
 
 
 def _ratio(a: float | None, b: float | None) -> float | None:
@@ -22,10 +25,28 @@ def _layer_view(row: dict) -> dict:
     return {k: row.get(k) for k in ("type", "output_shape", "params", "macs", "receptive_field")}
 
 
-def diff_summaries(a: Summary | dict, b: Summary | dict, only_changed: bool = False) -> dict[str, Any]:
-    """``{"schema", "a", "b", "totals": {metric: {a, b, ratio}}, "layers": [{name, a, b, changed}]}``.
+def _merged_order(names_a: list[str], names_b: list[str]) -> list[str]:
+    """A's order, with each layer only in B placed right after the layer that precedes it in B (so the
+    children of a rewritten ``layer1.0.conv2`` appear under it, not at the end)."""
+    order = list(names_a)
+    in_order = set(order)
+    anchor = -1  # index in `order` of the last B layer placed
+    for name in names_b:
+        if name in in_order:
+            anchor = order.index(name)
+        else:
+            anchor += 1
+            order.insert(anchor, name)
+            in_order.add(name)
+    return order
 
-    ``ratio`` is b ÷ a (0.25 = b has a quarter of a's MACs).
+
+def diff_summaries(a: Summary | dict, b: Summary | dict, only_changed: bool = False) -> dict[str, Any]:
+    """``{"schema", "a", "b", "input_shape", "input_shapes": {a, b}, "totals": {metric: {a, b, ratio}},
+    "layers": [{name, depth, a, b, changed, only_in, ratio: {params, macs}}], "only_in_a", "only_in_b"}``.
+
+    ``ratio`` is b ÷ a (0.25 = b has a quarter of a's MACs). ``only_in_a``/``only_in_b`` list every
+    layer present on one side, also when ``only_changed`` drops unchanged rows.
     """
     da = a.to_dict() if isinstance(a, Summary) else a
     db = b.to_dict() if isinstance(b, Summary) else b
@@ -34,7 +55,7 @@ def diff_summaries(a: Summary | dict, b: Summary | dict, only_changed: bool = Fa
     totals["receptive_field"] = {"a": da["totals"].get("receptive_field"), "b": db["totals"].get("receptive_field")}
     rows_a = {r["name"]: r for r in da["layers"]}
     rows_b = {r["name"]: r for r in db["layers"]}
-    order = [r["name"] for r in da["layers"]] + [r["name"] for r in db["layers"] if r["name"] not in rows_a]
+    order = _merged_order([r["name"] for r in da["layers"]], [r["name"] for r in db["layers"]])
     layers = []
     for name in order:
         ra, rb = rows_a.get(name), rows_b.get(name)
@@ -44,9 +65,15 @@ def diff_summaries(a: Summary | dict, b: Summary | dict, only_changed: bool = Fa
         if only_changed and not changed:
             continue
         depth = (ra or rb)["depth"]
-        layers.append({"name": name, "depth": depth, "a": va, "b": vb, "changed": changed})
+        only_in = None if (ra and rb) else ("a" if ra else "b")
+        ratio = {m: _ratio(va[m], vb[m]) if va and vb else None for m in LAYER_RATIOS}
+        layers.append({"name": name, "depth": depth, "a": va, "b": vb, "changed": changed, "only_in": only_in,
+                       "ratio": ratio})
     return {"schema": SCHEMA, "a": da["model"], "b": db["model"], "input_shape": da["input_shape"],
-            "totals": totals, "layers": layers}
+            "input_shapes": {"a": da["input_shape"], "b": db["input_shape"]},
+            "totals": totals, "layers": layers,
+            "only_in_a": [n for n in rows_a if n not in rows_b],
+            "only_in_b": [n for n in rows_b if n not in rows_a]}
 
 
 def render_diff_table(diff: dict[str, Any], title_a: str = "before", title_b: str = "after",

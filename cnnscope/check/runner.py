@@ -1,0 +1,183 @@
+"""Orchestration of `cnnscope check`: analyse every target once, in this process, then judge.
+
+Each model is recorded once by :func:`cnnscope.analysis.engine.analyze` (``.onnx`` files by
+:func:`cnnscope.export.onnx_summary.onnx_summary`); every metric is read from that one summary. The
+result is a :class:`CheckReport` of plain data that :mod:`cnnscope.check.report` renders.
+"""
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
+
+from ..errors import CnnscopeError
+from .budgets import CheckResult, evaluate
+from .config import CheckTarget
+
+SCHEMA = "cnnscope.check/1"
+
+
+@dataclass
+class ModelReport:
+    name: str
+    spec: str
+    input_shape: list[int]
+    metrics: dict[str, Any]
+    checks: list[CheckResult] = field(default_factory=list)
+    seconds: float = 0.0
+    origin: str | None = None
+    line: int | None = None
+    baseline_missing: bool = False   # a baseline was given but holds no entry for this model
+
+    @property
+    def passed(self) -> bool:
+        return all(c.passed for c in self.checks)
+
+    @property
+    def failures(self) -> list[CheckResult]:
+        return [c for c in self.checks if not c.passed]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "model": self.spec, "input_shape": self.input_shape, "passed": self.passed,
+                "metrics": self.metrics, "checks": [c.to_dict() for c in self.checks],
+                "seconds": round(self.seconds, 3), "baseline_missing": self.baseline_missing,
+                "origin": self.origin, "line": self.line}
+
+
+@dataclass
+class CheckReport:
+    models: list[ModelReport]
+    baseline: str | None = None
+    max_growth: str | None = None
+    baseline_updated: bool = False
+
+    @property
+    def passed(self) -> bool:
+        return all(m.passed for m in self.models)
+
+    @property
+    def checks(self) -> list[tuple[ModelReport, CheckResult]]:
+        return [(m, c) for m in self.models for c in m.checks]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"schema": SCHEMA, "passed": self.passed, "baseline": self.baseline, "max_growth": self.max_growth,
+                "baseline_updated": self.baseline_updated,
+                "convention": "1 MAC = one multiply-accumulate; FLOPs = 2 × MACs; *_bytes in bytes",
+                "models": [m.to_dict() for m in self.models]}
+
+
+def measure(summary: dict[str, Any], file_path: str | None = None) -> dict[str, Any]:
+    """The metrics of one model from its summary dict (units: elements, MACs, FLOPs, bytes, pixels)."""
+    t = summary["totals"]
+    return {
+        "input_shape": list(summary["input_shape"]),
+        "params": int(t["params"]),
+        "macs": int(t["macs"]),
+        "flops": int(t["flops"]),
+        "size_bytes": int(t.get("param_bytes") or 0) + int(t.get("buffer_bytes") or 0),
+        "file_bytes": os.path.getsize(file_path) if file_path and os.path.isfile(file_path) else None,
+        "activation_bytes": int(t["activation_bytes"]) if t.get("activation_bytes") is not None else None,
+        "rf": t.get("receptive_field"),
+    }
+
+
+def _in_context(target: CheckTarget, e: CnnscopeError) -> CnnscopeError:
+    where = f"{os.path.basename(target.origin)} " if target.origin else ""
+    return CnnscopeError(f"{where}model '{target.name}': {e}")
+
+
+def resolve_target(target: CheckTarget):
+    """The target's :class:`~cnnscope.loading.source.ModelSource`, validated without analysing it, so a
+    typo in the fifth model fails before the first is traced."""
+    from ..loading.source import resolve
+
+    try:
+        if target.spec.lower().endswith(".onnx") and target.weights:
+            raise CnnscopeError("an ONNX file carries its weights; drop weights for it")
+        return resolve(target.spec, target.weights)
+    except CnnscopeError as e:
+        raise _in_context(target, e) from None
+
+
+def summarise_target(target: CheckTarget, src, receptive_field: bool) -> dict[str, Any]:
+    """The summary dict of one target: one recorded graph (or one ONNX read)."""
+    if src.kind == "onnx":
+        try:
+            from ..export.onnx_summary import onnx_summary
+        except ModuleNotFoundError as e:
+            if e.name and e.name.startswith("cnnscope"):
+                raise CnnscopeError(f"cannot check '{target.name}': this cnnscope has no ONNX analysis "
+                                    f"(cnnscope.export.onnx_summary); check the PyTorch model instead") from None
+            raise
+        return onnx_summary(src.path, input_size=target.input_size, batch_size=target.batch_size).to_dict()
+    from ..analysis.engine import analyze
+    from ..analysis.summary import build_summary
+
+    analysis = analyze(src, input_size=target.input_size, batch_size=target.batch_size)
+    analysis.name = target.name
+    return build_summary(analysis, receptive_field=receptive_field).to_dict()
+
+
+def check_target(target: CheckTarget, src=None) -> ModelReport:
+    """Analyse one target and judge its budgets (not the baseline: see :func:`run_checks`)."""
+    src = src if src is not None else resolve_target(target)
+    start = time.perf_counter()
+    needs_rf = any(b.metric.name == "rf" for b in target.budgets)
+    try:
+        summary = summarise_target(target, src, receptive_field=needs_rf)
+        metrics = measure(summary, src.path)
+        checks = evaluate(target.budgets, metrics, target.name)
+    except CnnscopeError as e:
+        raise _in_context(target, e) from None
+    return ModelReport(target.name, target.spec, metrics["input_shape"], metrics, checks,
+                       time.perf_counter() - start, target.origin, target.line)
+
+
+def run_checks(targets: list[CheckTarget], baseline: str | None = None, max_growth: str | None = None,
+               update_baseline: bool = False,
+               progress: Callable[[Iterable[CheckTarget]], Any] | None = None) -> CheckReport:
+    """Check every target; with ``baseline``, compare growth (or rewrite it with ``update_baseline``).
+
+    Everything the user could get wrong (budgets, the growth allowance, the baseline file) is validated
+    before the first model is analysed. The baseline is written only when every budget holds.
+    """
+    from .baseline import (DEFAULT_MAX_GROWTH, baseline_entry, growth_checks, parse_max_growth, read_baseline,
+                           write_baseline)
+
+    growth_text = max_growth or DEFAULT_MAX_GROWTH
+    growth = parse_max_growth(growth_text)
+    if update_baseline and not baseline:
+        raise CnnscopeError("--update-baseline needs --baseline FILE (or baseline = \"FILE\" in the config)")
+    stored = None
+    if baseline and not update_baseline:
+        stored = read_baseline(baseline)
+    elif baseline:
+        from ..fileio import check_output_path
+
+        check_output_path(baseline)
+        if os.path.exists(baseline):
+            read_baseline(baseline)  # refuse to overwrite a file that is not a cnnscope baseline
+
+    sources = {t.name: resolve_target(t) for t in targets}
+    if any(src.kind != "onnx" for src in sources.values()):
+        from ..analysis import engine, summary  # noqa: F401  (import torch once, outside the per-model timings)
+    reports = []
+    items = progress(targets) if progress else targets
+    for target in items:
+        report = check_target(target, sources[target.name])
+        if stored is not None:
+            entry = stored.get(target.name)
+            if entry is None:
+                report.baseline_missing = True
+            else:
+                try:
+                    report.checks += growth_checks(target.name, report.metrics, entry, growth, growth_text)
+                except CnnscopeError as e:
+                    raise CnnscopeError(f"{e} (baseline '{baseline}')") from None
+        reports.append(report)
+    result = CheckReport(reports, baseline, growth_text if baseline else None)
+    if update_baseline and result.passed:
+        write_baseline(baseline, {r.name: baseline_entry(r.metrics) for r in reports})
+        result.baseline_updated = True
+    return result

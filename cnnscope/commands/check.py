@@ -1,0 +1,135 @@
+"""`cnnscope check [MODEL ...]`: model-size budgets for CI (exit 0 held, 1 exceeded, 2 bad input)."""
+from __future__ import annotations
+
+import sys
+
+import click
+
+FORMATS = ["text", "json", "junit", "github"]
+
+
+def budget_options(fn):
+    """One ``--max-…``/``--min-…`` option per metric of :data:`cnnscope.check.budgets.METRICS`."""
+    from ..check.budgets import METRICS
+
+    for metric in reversed(list(METRICS.values())):
+        metavar = {"count": "N", "bytes": "MB", "pixels": "PX"}[metric.unit]
+        fn = click.option(f"--{metric.option}", f"budget_{metric.option.replace('-', '_')}", metavar=metavar,
+                          help=metric.help[0].upper() + metric.help[1:] + ".")(fn)
+    return fn
+
+
+@click.command(context_settings={"max_content_width": 100})
+@click.argument("models", nargs=-1, metavar="[MODEL]...")
+@click.option("--config", "-c", "config_path", type=click.Path(dir_okay=False), metavar="FILE",
+              help="TOML file with a [tool.cnnscope.check] table. Default: ./pyproject.toml when no MODEL is given.")
+@budget_options
+@click.option("--input-size", "-i", metavar="CxHxW", help="Input size for every model (overrides the config).")
+@click.option("--weights", "-w", metavar="NAME|FILE",
+              help="torchvision weights name or state_dict file for every model (never downloaded).")
+@click.option("--batch-size", "-b", type=click.IntRange(min=1), default=None,
+              help="Batch size N; MACs and activations scale with it. Default 1.")
+@click.option("--baseline", metavar="FILE", help="Stored sizes (JSON) to compare with; fail when a metric grows "
+                                                 "by more than --max-growth.")
+@click.option("--max-growth", metavar="PCT", help="Allowed growth over the baseline, e.g. 5% (default) or 0%.")
+@click.option("--update-baseline", is_flag=True, help="Write the --baseline file from this run (only when every "
+                                                      "budget holds) instead of comparing with it.")
+@click.option("--format", "-f", "fmt", type=click.Choice(FORMATS), default="text", show_default=True,
+              help="text: a table per model; json; junit: JUnit XML; github: ::error annotations.")
+@click.option("--output", "-o", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Write the report to FILE (also when a budget fails) instead of stdout.")
+@click.option("--junit-xml", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Also write a JUnit XML report to FILE (for CI test-report widgets).")
+def check(models, config_path, input_size, weights, batch_size, baseline, max_growth, update_baseline, fmt,
+          output, junit_xml, **budget_values):
+    """Fail (exit 1) when a model exceeds its size budgets; exit 0 when all hold, 2 on bad input.
+
+    \b
+    MODEL: a torchvision name, lenet5/zfnet/mnist_cnn, FILE.py:fn, pkg.mod:fn,
+    a cnnscope artifact (.pt) or an ONNX file (.onnx).
+    With MODEL arguments, the budgets on the command line apply to each of them.
+    With none, models and budgets come from [tool.cnnscope.check] in ./pyproject.toml
+    (or --config FILE; then MODEL arguments pick entries by name). Budgets given on
+    the command line override the config's for every model.
+    All models are analysed in this one process, on meta tensors (no weights).
+
+    \b
+    Budgets (validated before anything is analysed):
+      --max-params 25M        parameters; K/M/G/T = 1e3/1e6/1e9/1e12
+      --max-macs 4.2G         multiply-accumulates (1 MAC = one multiply-accumulate)
+      --max-flops 8.4G        FLOPs = 2 × MACs
+      --max-size-mb 100       weight bytes (params + buffers); 100 = 100MB; 95MiB ok
+      --max-file-mb 100       bytes of the MODEL file (.onnx / .pt)
+      --max-activation-mb 50  bytes written by one forward, batch included
+      --min-rf 200            receptive field: both axes ≥ 200 px (or HxW per axis)
+
+    \b
+    Examples:
+      cnnscope check resnet18 --max-params 12M --max-macs 1.9G
+      cnnscope check                                  # reads ./pyproject.toml
+      cnnscope check --baseline sizes.json --update-baseline
+      cnnscope check --baseline sizes.json --max-growth 2% --format github
+      cnnscope check --format junit -o cnnscope-junit.xml
+    """
+    from ..check.budgets import merge_budgets, parse_budget
+    from ..check.config import CheckTarget, check_unique_names, load_config
+    from ..check.report import render
+    from ..check.runner import run_checks
+    from ..errors import CheckFailed, CnnscopeError, UnknownNameError
+    from ..fileio import check_output_path
+
+    cli_budgets = [parse_budget(key[len("budget_"):], value) for key, value in budget_values.items()
+                   if value is not None]
+    for path in (output, junit_xml):
+        if path:
+            check_output_path(path)
+
+    if models and not config_path:
+        targets = [CheckTarget(name=m, spec=m, budgets=list(cli_budgets), input_size=input_size, weights=weights,
+                               batch_size=batch_size or 1) for m in models]
+        check_unique_names(targets, hint="list each MODEL once")
+    else:
+        config = load_config(config_path)
+        targets = config.targets
+        if models:
+            by_name = {t.name: t for t in targets}
+            for m in models:
+                if m not in by_name:
+                    raise UnknownNameError(f"model in {config.path}", m, list(by_name))
+            targets = [by_name[m] for m in dict.fromkeys(models)]
+        for t in targets:
+            t.budgets = merge_budgets(t.budgets, cli_budgets)
+            t.input_size = input_size or t.input_size
+            t.weights = weights or t.weights
+            t.batch_size = batch_size or t.batch_size
+        baseline = baseline or config.baseline
+        max_growth = max_growth or config.max_growth
+    if max_growth and not baseline:
+        raise CnnscopeError("--max-growth needs --baseline FILE (the sizes to grow from)")
+
+    if len(targets) > 1 and sys.stderr.isatty():
+        def progress(items):
+            with click.progressbar(items, label="analysing", file=sys.stderr,
+                                   item_show_func=lambda t: t.name if t else "") as bar:
+                yield from bar
+    else:
+        progress = None
+    report = run_checks(targets, baseline=baseline, max_growth=max_growth, update_baseline=update_baseline,
+                        progress=progress)
+    data = report.to_dict()
+
+    from .options import emit
+
+    if junit_xml:
+        from ..fileio import atomic_write_text
+
+        atomic_write_text(junit_xml, render(data, "junit"))
+        click.echo(f"wrote {junit_xml}", err=True)
+    emit(render(data, fmt), output)
+
+    if not report.passed:
+        failed = [(m, c) for m, c in report.checks if not c.passed]
+        shown = ", ".join(f"{m.name} {c.metric}{' growth' if c.kind == 'growth' else ''}" for m, c in failed[:4])
+        more = f" and {len(failed) - 4} more" if len(failed) > 4 else ""
+        note = "; baseline not updated" if update_baseline else ""
+        raise CheckFailed(f"{len(failed)} of {len(report.checks)} checks failed: {shown}{more}{note}")
