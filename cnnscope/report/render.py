@@ -37,9 +37,18 @@ def format_rf(rf: Any) -> str:
     if rf == "global":
         return "global"
     size, stride = rf["size"], rf["stride"]
-    sz = f"{size[0]}×{size[1]}" if size[0] != size[1] else f"{size[0]}"
-    st = f"{stride[0]}×{stride[1]}" if stride[0] != stride[1] else f"{stride[0]}"
-    return f"{sz} /{st}"
+    sz = "×".join(str(x) for x in size) if len(set(size)) > 1 else f"{size[0]}"
+    st = "×".join(str(x) for x in stride) if len(set(stride)) > 1 else f"{stride[0]}"
+    # ~ an envelope (approximate), * paths merged with different centres or strides (misaligned)
+    return f"{'~' if rf.get('approximate') else ''}{sz} /{st}{'*' if rf.get('misaligned') else ''}"
+
+
+RF_LEGEND = "RF marks: ~ approximate (an envelope of the region), * misaligned merge; `cnnscope explain` shows why."
+
+
+def _rf_flagged(data: dict) -> bool:
+    return any(isinstance(r.get("receptive_field"), dict) and (r["receptive_field"].get("approximate")
+               or r["receptive_field"].get("misaligned")) for r in data["layers"])
 
 
 def visible_layers(data: dict, depth: int | None) -> list[dict]:
@@ -80,6 +89,8 @@ def render_table(data: dict, depth: int | None = None) -> str:
     ]
     if t.get("receptive_field") is not None:
         lines.append(f"Receptive field: {_rf_sentence(t['receptive_field'])}")
+    if with_rf and _rf_flagged(data):
+        lines.append(RF_LEGEND)
     lines.append(f"Convention: {MAC_NOTE}.")
     return "\n".join(lines) + "\n"
 
@@ -87,8 +98,14 @@ def render_table(data: dict, depth: int | None = None) -> str:
 def _rf_sentence(rf: Any) -> str:
     if rf == "global":
         return "global"
-    return (f"{rf['size'][0]}×{rf['size'][1]} pixels, jump {rf['stride'][0]}×{rf['stride'][1]}, "
-            f"padding {rf['padding'][0]}×{rf['padding'][1]} (last feature map before the network becomes global)")
+
+    def axes(v):
+        return "×".join(str(x) for x in v)
+
+    return (f"{axes(rf['size'])} pixels, jump {axes(rf['stride'])}, padding {axes(rf['padding'])}"
+            + (" (misaligned merge)" if rf.get("misaligned") else "")
+            + (" (approximate)" if rf.get("approximate") else "")
+            + " (the last feature map before the network becomes global)")
 
 
 @register_renderer("json")

@@ -1,0 +1,167 @@
+"""`cnnscope explain MODEL LAYER`: how one layer's size, params, MACs and receptive field are obtained."""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+
+from .options import emit, model_options, output_option
+
+
+@click.command(context_settings={"max_content_width": 100})
+@model_options
+@click.argument("layer", metavar="LAYER")
+@click.option("--format", "-f", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@output_option
+def explain(model, weights, input_size, batch_size, layer, fmt, output):
+    """Show how LAYER's output size, params, MACs and receptive field are computed.
+
+    \b
+    The documents' formulas, filled in with the layer's actual values:
+      output size  OH = ⌊(H + 2P − D·(K − 1) − 1)/S⌋ + 1   (⌈…⌉ for ceil-mode pooling)
+      conv params  K_h·K_w·(C_in/groups)·C_out + bias     (and without weight sharing)
+      conv MACs    (params without bias) × OH × OW
+      RF           r_out = r_in + (K − 1)·D·j_in,  j_out = j_in·S,  P_out = P_in + P·j_in
+    For a block (e.g. layer1.0) it shows the path that determines the receptive field and
+    each merge (residual add, concat) on it. LAYER is a module name as `cnnscope summary` prints it.
+
+    \b
+    Examples:
+      cnnscope explain resnet50 layer1.0.conv2
+      cnnscope explain resnet50 layer1.0
+      cnnscope explain vgg16 features.0 --format json
+    """
+    from ..analysis.engine import analyze
+    from ..analysis.explain import explain as build
+
+    data = build(analyze(model, input_size=input_size, weights=weights, batch_size=batch_size), layer)
+    emit(json.dumps(data, indent=2) + "\n" if fmt == "json" else render_text(data), output)
+
+
+# -- text rendering (never computes: every number comes from the data) ----------------------------
+def _rf_words(rf: Any) -> str:
+    if rf is None:
+        return "none (does not derive from the image)"
+    if rf == "global":
+        return "global (every output depends on the whole image)"
+    size, stride, pad = rf["size"], rf["stride"], rf["padding"]
+
+    def one(v):
+        return f"{v[0]}" if len(set(v)) == 1 else "×".join(str(x) for x in v)
+
+    text = f"r = {one(size)}, j = {one(stride)}, P = {one(pad)}"
+    if rf.get("misaligned"):
+        text += " (misaligned merge)"
+    if rf.get("approximate"):
+        text += " (approximate: an envelope)"
+    return text
+
+
+def _rf_region(rf: Any) -> str:
+    if not isinstance(rf, dict) or len(set(rf["size"])) != 1 or len(set(rf["stride"])) != 1 \
+            or len(set(rf["padding"])) != 1:
+        return ""
+    r, j, p = rf["size"][0], rf["stride"][0], rf["padding"][0]
+    ji = "i" if j == 1 else f"{j}·i"
+
+    def offset(v):
+        return "" if v == 0 else f" + {v}" if v > 0 else f" − {-v}"
+
+    lo, hi = f"{ji}{offset(-p)}", f"{ji}{offset(r - 1 - p)}"
+    return f"output position i sees input pixels [{lo}, {hi}]"
+
+
+def _shape(s) -> str:
+    return "×".join(str(d) for d in s)
+
+
+def _axis_lines(axes: list[dict]) -> list[str]:
+    """One line per axis, or one for all when every axis has the same numbers."""
+    keyed = [{k: v for k, v in a.items() if k != "axis"} for a in axes]
+    if len(axes) > 1 and all(k == keyed[0] for k in keyed[1:]):
+        return [("/".join(a["axis"] for a in axes), axes[0])]
+    return [(a["axis"], a) for a in axes]
+
+
+def _merge_axis_warnings(warnings: list[str]) -> list[str]:
+    """``H: …`` and ``W: …`` saying the same thing become one ``H/W: …`` line."""
+    out: list[str] = []
+    for w in warnings:
+        axis, _, rest = w.partition(": ")
+        prev = out[-1].partition(": ") if out else ("", "", "")
+        if len(axis) == 1 and prev[2] == rest and prev[0] and set(prev[0].split("/")) <= set("HWD"):
+            out[-1] = f"{prev[0]}/{axis}: {rest}"
+        else:
+            out.append(w)
+    return out
+
+
+def render_text(d: dict) -> str:
+    out: list[str] = []
+    ins = ", ".join(_shape(s) for s in d["layer_input_shapes"]) or "-"
+    outs = ", ".join(_shape(s) for s in d["layer_output_shapes"]) or "-"
+    out.append(f"{d['model']} · {d['layer']} ({d['type']})    model input {_shape(d['input_shape'])}")
+    out.append(f"  input {ins}  →  output {outs}")
+
+    if "output_size" in d:
+        sec = d["output_size"]
+        out += ["", f"Output size   {sec['formula']}"]
+        for axis, a in _axis_lines(sec["axes"]):
+            if "expr" in a:
+                tag = "exact" if a.get("exact") else "NOT exact"
+                out.append(f"  {axis}: {a['expr']}   ({tag})")
+            else:
+                out.append(f"  {axis}: {a['in']} → {a['out']}  (window {a['kernel']}, stride {a['stride']}, "
+                           f"padding {a['padding']})")
+
+    p = d["params"]
+    out += ["", f"Params        {p.get('formula', 'sum over the block (children included)')}"]
+    out.append(f"  {p['expr']}" if "expr" in p else f"  {p['total']:,}")
+    nws = p.get("without_weight_sharing")
+    if nws:
+        out.append(f"  without weight sharing (own filter per output position): {nws['expr']}")
+
+    m = d["macs"]
+    out += ["", f"MACs          {m.get('formula', 'sum over the layer (children included)')}"]
+    out.append(f"  {m['expr'] if 'expr' in m else format(m['total'], ',')} MACs   "
+               f"(FLOPs = 2 × MACs = {m['flops']:,})")
+    if m.get("note"):
+        out.append(f"  {m['note']}")
+
+    rf = d["receptive_field"]
+    out += ["", f"Receptive field   {rf['formula']}"]
+    out.append(f"  in  (from {rf['input_from']}): {_rf_words(rf['input'])}")
+    for step in rf["steps"]:
+        label = f"{step['module'] or 'the model'} ({step['op'].replace('aten.', '')})"
+        if step.get("global"):
+            out.append(f"  {label}: becomes global" + (f" — {step['note']}" if step.get("note") else ""))
+            continue
+        if not step["axes"]:
+            continue
+        prefix = f"  {label}" if d["kind"] == "block" else ""
+        if prefix:
+            out.append(prefix)
+        for axis, a in _axis_lines(step["axes"]):
+            out.append(f"    {axis}: r = {a['r_expr']};  j = {a['j_expr']};  P = {a['P_expr']}")
+    for mg in rf.get("merges", []):
+        out.append(f"  merge at {mg['module'] or 'the model'} ({mg['op'].replace('aten.', '')}):"
+                   + (" paths misaligned" if mg.get("misaligned") else ""))
+        for i in mg["inputs"]:
+            mark = "  ← determines the RF" if i["determines"] else ""
+            out.append(f"    from {i['from']}: {_rf_words(i['receptive_field'])}{mark}")
+    if rf.get("path"):
+        out.append(f"  path that determines the RF: {' → '.join(x or 'the model' for x in rf['path'])}")
+    out.append(f"  out: {_rf_words(rf['output'])}")
+    region = _rf_region(rf["output"])
+    if region:
+        out.append(f"       {region}")
+    if rf.get("note"):
+        out.append(f"  {rf['note']}")
+    for n in rf.get("notes", []):
+        out.append(f"  note: {n}")
+
+    if d["warnings"]:
+        out.append("")
+        out += [f"Warning: {w}" for w in _merge_axis_warnings(d["warnings"])]
+    return "\n".join(out) + "\n"
