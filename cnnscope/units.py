@@ -87,9 +87,14 @@ def human_count(n: float | int | None, digits: int = 3) -> str:
     n = float(n)
     if abs(n) < 1000:
         return f"{int(n)}" if n == int(n) else f"{n:.3g}"
-    for suffix, scale in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("K", 1e3)):
+    scales = (("T", 1e12), ("G", 1e9), ("M", 1e6), ("K", 1e3))
+    for i, (suffix, scale) in enumerate(scales):
         if abs(n) >= scale:
-            return f"{n / scale:.{digits}g}{suffix}"
+            text = f"{n / scale:.{digits}g}"
+            if abs(float(text)) >= 1000 and i > 0:   # 999.95M rounds to 1000M: say 1G, not 1e+03M
+                suffix, scale = scales[i - 1]
+                text = f"{n / scale:.{digits}g}"
+            return f"{text}{suffix}"
     return str(n)  # pragma: no cover
 
 

@@ -34,6 +34,50 @@ def _first_conv_channels(model: nn.Module) -> int | None:
     return None
 
 
+#: spatial rank of a non-image model's first conv -> (what its input is, size grammar, example)
+SIGNAL_INPUTS = {1: ("a 1-D signal", "CxL", "2x16000"), 3: ("a 3-D volume or clip", "CxDxHxW", "3x16x112x112")}
+
+
+def _first_conv_rank(model: nn.Module) -> tuple[int, str]:
+    """(number of spatial dims, type name) of the first conv; (2, "") when there is none."""
+    for m in model.modules():
+        if isinstance(m, nn.modules.conv._ConvNd):
+            return len(m.kernel_size), type(m).__name__
+    return 2, ""
+
+
+def signal_input_size(name: str, model: nn.Module, input_size: Any) -> tuple[int, ...] | None:
+    """(C, *spatial) for a model whose first conv is 1-D or 3-D; None for image (2-D) models.
+
+    The graph, MACs and receptive field work for any number of spatial dims; only the input size
+    differs. There is no natural default size for a signal or a clip, so it must be given.
+    """
+    rank, conv = _first_conv_rank(model)
+    if rank == 2 or rank not in SIGNAL_INPUTS:
+        return None
+    what, grammar, example = SIGNAL_INPUTS[rank]
+    if input_size is None:
+        raise CnnscopeError(f"{name} starts with a {conv}, so its input is {what}: give its size with "
+                            f"--input-size {grammar}, e.g. --input-size {example}")
+    if isinstance(input_size, (tuple, list)):
+        parts = [str(d) for d in input_size]
+        input_size = "x".join(parts)
+    else:
+        import re
+
+        parts = re.split(r"\s*[x×,]\s*", str(input_size).strip().lower())
+    try:
+        dims = tuple(int(p) for p in parts)
+    except ValueError:
+        dims = ()
+    if len(dims) == rank:
+        dims = (_first_conv_channels(model) or 1, *dims)
+    if len(dims) != rank + 1 or any(d <= 0 for d in dims):
+        raise CnnscopeError(f"malformed input size '{input_size}' for {name}, whose first layer is a {conv}: "
+                            f"expected {grammar} with positive integers, e.g. {example}")
+    return dims
+
+
 def analyze(model_or_spec: nn.Module | str | ModelSource, input_size: Any = None, weights: str | None = None,
             batch_size: int = 1) -> Analysis:
     """Build ``model_or_spec`` on meta tensors and record its forward pass once."""
@@ -59,9 +103,12 @@ def analyze(model_or_spec: nn.Module | str | ModelSource, input_size: Any = None
         model = build_meta(src)
         name = src.display_name
         default = default_input_size(src) if src.kind in ("torchvision", "builtin") or "input_size" in src.base else None
+    signal = signal_input_size(name, model, input_size if input_size is not None else default)
     if default is None:
         default = (_first_conv_channels(model) or 3, 224, 224)
-    if input_size is None:
+    if signal is not None:
+        chw = signal
+    elif input_size is None:
         chw = tuple(default)
     else:
         chw = parse_input_size(input_size, default_channels=default[0])

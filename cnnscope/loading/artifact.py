@@ -35,7 +35,10 @@ def source_of(model: nn.Module) -> ModelSource | None:
 
 
 def artifact_dict(model: nn.Module, base: dict[str, Any], plan: list[dict]) -> dict[str, Any]:
-    sd = {k: v.detach().clone().contiguous() for k, v in model.state_dict().items()}
+    state = model.state_dict()
+    sd = type(state)((k, v.detach().clone().contiguous()) for k, v in state.items())
+    if hasattr(state, "_metadata"):   # per-module versions: MNASNet refuses to load without them
+        sd._metadata = copy.deepcopy(state._metadata)
     if any(v.device.type == "meta" for v in sd.values()):
         raise CnnscopeError("cannot save a model whose weights are on the meta device")
     return {"format": ARTIFACT_FORMAT, "base": copy.deepcopy(base), "plan": copy.deepcopy(plan), "state_dict": sd}

@@ -14,6 +14,7 @@ weight memory); :func:`build_real` gives a CPU model with the weights loaded.
 """
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.util
 import os
@@ -77,8 +78,8 @@ def resolve(spec: str, weights: str | None = None) -> ModelSource:
         if not is_torchvision_name(spec):
             if os.path.exists(spec):
                 raise CnnscopeError(
-                    f"'{spec}' is a file but not a model source: use a cnnscope artifact (.pt), an .onnx "
-                    f"file, or FILE.py:callable")
+                    f"'{spec}' is a {'folder' if os.path.isdir(spec) else 'file'} but not a model source: use a "
+                    f"cnnscope artifact (.pt), an .onnx file, or FILE.py:callable")
             raise UnknownNameError("model", spec, all_model_names(),
                                    hint="`cnnscope list` shows every name")
         src = ModelSource(base={"source": "torchvision", "name": spec, "weights": None, "kwargs": {}},
@@ -122,29 +123,42 @@ def _artifact_source(path: str) -> ModelSource:
                        weights_in_artifact=True, display_name=path, path=path)
 
 
+def _first_line(e: BaseException) -> str:
+    """The first line of an exception's message (some, e.g. EOFError on an empty file, have none)."""
+    lines = str(e).strip().splitlines()
+    return lines[0][:120] if lines else type(e).__name__
+
+
+def _torch_load(path: str, mmap: bool = False):
+    """``torch.load(weights_only=True)`` without torch's warnings (about pickle protocols of files
+    that are not ours) leaking to stderr: the caller turns failures into one clear line."""
+    import warnings
+
+    import torch
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
+
+
 def read_artifact(path: str, mmap: bool = True) -> dict:
     """Load an artifact with ``weights_only=True``: no code can run, no module is unpickled."""
     import pickle
-
-    import torch
 
     if not os.path.exists(path):
         raise CnnscopeError(f"file '{path}' does not exist")
     if os.path.isdir(path):
         raise CnnscopeError(f"'{path}' is a folder, not a cnnscope artifact")
     try:
-        data = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
+        data = _torch_load(path, mmap=mmap)
     except pickle.UnpicklingError as e:
         raise CnnscopeError(
             f"'{path}' is not a cnnscope artifact: it holds pickled objects that weights_only loading refuses "
-            f"({str(e).splitlines()[0][:120]}); save models with cnnscope.save_model") from None
-    except (RuntimeError, EOFError, ValueError, OSError) as e:
-        if mmap:
-            try:
-                return read_artifact(path, mmap=False)
-            except CnnscopeError:
-                pass
-        raise CnnscopeError(f"'{path}' is corrupt or truncated, or not a torch file ({str(e).splitlines()[0][:120]})") from None
+            f"({_first_line(e)}); save models with cnnscope.save_model") from None
+    except Exception as e:  # torch.load on garbage raises many types (KeyError, EOFError, ...)
+        if mmap:   # not a zip file (e.g. a plain pickle): the non-mmap load says what it really is
+            return read_artifact(path, mmap=False)
+        raise CnnscopeError(f"'{path}' is corrupt or truncated, or not a torch file ({_first_line(e)})") from None
     if not isinstance(data, dict) or data.get("format") != ARTIFACT_FORMAT:
         what = "a plain state_dict" if isinstance(data, dict) and data and all(
             hasattr(v, "shape") for v in data.values()) else "not a cnnscope artifact"
@@ -161,25 +175,23 @@ def read_state_dict(path: str, mmap: bool = True) -> dict:
     """A state_dict from a plain file or from an artifact, loaded with ``weights_only=True``."""
     import pickle
 
-    import torch
-
     if path.lower().endswith(ARTIFACT_SUFFIXES):
         try:
-            data = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
+            data = _torch_load(path, mmap=mmap)
         except pickle.UnpicklingError:
             raise CnnscopeError(f"'{path}' holds pickled objects that weights_only loading refuses; "
                                 f"save a state_dict (model.state_dict()) instead") from None
-        except (RuntimeError, EOFError, ValueError, OSError) as e:
+        except Exception as e:  # torch.load on garbage raises many types (KeyError, EOFError, ...)
             if mmap:
                 return read_state_dict(path, mmap=False)
-            raise CnnscopeError(f"'{path}' is corrupt or truncated ({str(e).splitlines()[0][:120]})") from None
+            raise CnnscopeError(f"'{path}' is corrupt or truncated ({_first_line(e)})") from None
     else:
         try:
-            data = torch.load(path, map_location="cpu", weights_only=True)
+            data = _torch_load(path)
         except pickle.UnpicklingError:
             raise CnnscopeError(f"'{path}' holds pickled objects that weights_only loading refuses") from None
         except Exception as e:
-            raise CnnscopeError(f"'{path}' is corrupt, truncated or not a torch file ({str(e).splitlines()[0][:120]})") from None
+            raise CnnscopeError(f"'{path}' is corrupt, truncated or not a torch file ({_first_line(e)})") from None
     if isinstance(data, dict) and data.get("format") == ARTIFACT_FORMAT:
         data = data["state_dict"]
     elif isinstance(data, dict) and "state_dict" in data and isinstance(data["state_dict"], dict):
@@ -238,10 +250,26 @@ def _call_code(ref: str, kwargs: dict):
     if fn is None:
         raise UnknownNameError(f"callable in {target}", attr,
                                [n for n in dir(module) if not n.startswith("_")])
-    obj = fn(**kwargs) if callable(fn) and not isinstance(fn, nn.Module) else fn
+    try:
+        obj = fn(**kwargs) if callable(fn) and not isinstance(fn, nn.Module) else fn
+    except (CnnscopeError, RuntimeError, NotImplementedError):
+        raise   # build_on_meta retries these off the meta device; _user_code reports them
+    except Exception as e:  # the user's constructor failed
+        raise CnnscopeError(f"calling '{ref}' failed: {type(e).__name__}: {_first_line(e)}") from None
     if not isinstance(obj, nn.Module):
         raise CnnscopeError(f"'{ref}' returned {type(obj).__name__}, not a torch.nn.Module")
     return obj
+
+
+@contextlib.contextmanager
+def _user_code(base: dict[str, Any]):
+    """A user's constructor that fails (also off the meta device) is bad input, not an internal error."""
+    try:
+        yield
+    except (RuntimeError, NotImplementedError) as e:
+        if base.get("source") != "code":
+            raise
+        raise CnnscopeError(f"calling '{base['ref']}' failed: {type(e).__name__}: {_first_line(e)}") from None
 
 
 def build_meta(src: ModelSource, check_weights: bool = True):
@@ -249,7 +277,8 @@ def build_meta(src: ModelSource, check_weights: bool = True):
     from .meta_build import build_on_meta
     from .plan import replay
 
-    model = build_on_meta(lambda: _call_base(src.base))
+    with _user_code(src.base):
+        model = build_on_meta(lambda: _call_base(src.base))
     model = replay(model, src.plan)
     model.eval()
     if check_weights and src.weights_file:
@@ -280,6 +309,11 @@ def check_state_dict_fits(model, state_dict: dict, where: str) -> None:
         raise CnnscopeError(f"weights in '{where}' do not fit the architecture: " + "; ".join(parts))
 
 
+def _build_base(base: dict[str, Any]):
+    with _user_code(base):
+        return _call_base(base)
+
+
 def build_real(src: ModelSource):
     """A CPU model with real weights: the artifact's or ``--weights`` file's, else a fresh init."""
     import torch
@@ -291,20 +325,23 @@ def build_real(src: ModelSource):
         from .torchvision_models import load_pretrained_state_dict
 
         sd = load_pretrained_state_dict(base["name"], base["weights"])
-        model = replay(_call_base(base), src.plan)
+        model = replay(_build_base(base), src.plan)
         check_state_dict_fits(model, sd, base["weights"])
         model.load_state_dict(sd)
         return model.eval()
     if not src.weights_file:
-        model = replay(_call_base(base), src.plan)
+        model = replay(_build_base(base), src.plan)
         return model.eval()
     sd = _state_dict_of(src)
     model = build_meta(src, check_weights=False)
     check_state_dict_fits(model, sd, src.weights_file)
-    model.load_state_dict({k: v.clone() for k, v in sd.items()}, strict=True, assign=True)
+    cloned = type(sd)((k, v.clone()) for k, v in sd.items())
+    if hasattr(sd, "_metadata"):      # keep per-module versions (MNASNet needs them)
+        cloned._metadata = sd._metadata
+    model.load_state_dict(cloned, strict=True, assign=True)
     if any(t.device.type == "meta" for t in list(model.parameters()) + list(model.buffers())):
         # non-persistent buffers are not in the state dict: build for real and copy the weights in
-        model = replay(_call_base(base), src.plan)
+        model = replay(_build_base(base), src.plan)
         model.load_state_dict(sd, strict=True)
     return model.eval()
 

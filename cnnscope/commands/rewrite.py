@@ -1,0 +1,205 @@
+"""`cnnscope reduce | stride | factorize MODEL -o OUT.pt`: the documents' three ways to cut computation."""
+from __future__ import annotations
+
+import click
+
+from .options import model_options
+from .transform_helpers import transform_output_option
+
+SCHEMA = "cnnscope.rewrite/1"
+
+
+def _common(fn):
+    fn = transform_output_option(fn)
+    fn = click.option("--dry-run", is_flag=True, help="Rewrite, verify and report, but write nothing (-o not needed).")(fn)
+    fn = click.option("--format", "-f", "fmt", type=click.Choice(["table", "json"]), default="table",
+                      show_default=True)(fn)
+    fn = click.option("--seed", type=int, default=0, show_default=True,
+                      help="Seed of the random inputs the per-layer errors are measured on.")(fn)
+    fn = click.option("--layers", "-l", metavar="GLOB", multiple=True,
+                      help="Only rewrite layers matching GLOB (repeatable), e.g. 'features.*' or 'layer3.*.conv2'.")(fn)
+    return model_options(fn)
+
+
+def _rank_options(fn):
+    fn = click.option("--energy", metavar="E", help="Smallest rank keeping fraction E of the weight's squared singular "
+                                                    "values (0.9 or 90%).")(fn)
+    fn = click.option("--ratio", "-r", metavar="R", help="Rank as a fraction of each layer's full rank (default 0.25).")(fn)
+    fn = click.option("--rank", metavar="N|full",
+                      help="Intermediate channels at every site; 'full' forces the exact decomposition everywhere, "
+                           "even where it saves nothing (a correctness check).")(fn)
+    return fn
+
+
+@click.command(context_settings={"max_content_width": 100})
+@_common
+@_rank_options
+def reduce(model, weights, input_size, batch_size, layers, seed, fmt, dry_run, output, rank, ratio, energy):
+    """Insert a 1×1 conv before each K×K conv (K ≥ 3) that reduces its input channels (GoogLeNet).
+
+    \b
+    With weights, a truncated SVD of the conv weight reshaped to (C_out·K·K, C_in)
+    initialises the 1×1 projection and the new K×K conv: equal to the original at
+    full rank, the best approximation below it. Layers where it would not save
+    MACs are skipped (except with --rank full).
+
+    \b
+    Examples:
+      cnnscope reduce resnet18 --ratio 0.25 -o r18-reduced.pt
+      cnnscope reduce vgg16 --energy 0.9 --layers 'features.2*' --dry-run
+      cnnscope reduce model.pt --rank full --dry-run       # exact: error ~1e-7
+    """
+    _run("reduce", "reduce", model, weights, input_size, batch_size, layers, seed, fmt, dry_run, output,
+         dict(rank=rank, ratio=ratio, energy=energy), False)
+
+
+@click.command(context_settings={"max_content_width": 100})
+@_common
+def stride(model, weights, input_size, batch_size, layers, seed, fmt, dry_run, output):
+    """Give stride 2 to each conv followed (through BN/activations) by a pool, and remove the pool.
+
+    \b
+    The conv then computes a quarter of its outputs. Its padding is chosen so its
+    output size equals the pooled size. Where conv (+BN) and a k×k average pool
+    are adjacent with no non-linearity between them, they are folded exactly into
+    one conv with a (K+k−1)² kernel and stride k.
+
+    \b
+    Examples:
+      cnnscope stride vgg16 --dry-run
+      cnnscope stride vgg16 --layers 'features.2[0-9]' -o vgg16-s2.pt
+    """
+    _run("stride", None, model, weights, input_size, batch_size, layers, seed, fmt, dry_run, output, {}, False)
+
+
+@click.command(context_settings={"max_content_width": 100})
+@_common
+@_rank_options
+@click.option("--method", "-m", metavar="stack|asym|lowrank", default="asym", show_default=True,
+              help="stack: K×K → (K−1)/2 stacked 3×3 (same receptive field, approximate init); asym: n×n → 1×n "
+                   "then n×1 (SVD, Jaderberg et al. 2014 scheme 2); lowrank: K×K conv to R channels then 1×1 (SVD).")
+@click.option("--include-stem", is_flag=True, help="Also factorize the network's first conv (skipped by default: the "
+                                                   "documents advise factorizing in the middle of the network).")
+def factorize(model, weights, input_size, batch_size, layers, seed, fmt, dry_run, output, rank, ratio, energy, method,
+              include_stem):
+    """Factorize conv kernels: stacked 3×3, asymmetric 1×n + n×1, or low-rank pairs.
+
+    \b
+    Examples:
+      cnnscope factorize alexnet --method stack --dry-run
+      cnnscope factorize inception_v3 --method stack --layers '*branch5x5_2' -o i3.pt
+      cnnscope factorize resnet18 --method asym --ratio 0.3 -o r18-asym.pt
+      cnnscope factorize vgg16 --method lowrank --energy 0.9 -o v.pt
+      cnnscope factorize model.pt --method asym --rank full --dry-run   # exact
+    """
+    from ..errors import CnnscopeError, UnknownNameError
+    from ..transforms.rewrites import METHODS
+
+    if method not in METHODS:
+        raise UnknownNameError("method", method, METHODS)
+    if method == "stack" and any(v is not None for v in (rank, ratio, energy)):
+        raise CnnscopeError("--method stack has no rank: drop --rank/--ratio/--energy (or use asym or lowrank)")
+    _run("factorize", method, model, weights, input_size, batch_size, layers, seed, fmt, dry_run, output,
+         dict(rank=rank, ratio=ratio, energy=energy), include_stem)
+
+
+# --------------------------------------------------------------------------------- the shared body
+def _run(kind, method, model, weights, input_size, batch_size, layers, seed, fmt, dry_run, output, rank_opts,
+         include_stem):
+    import json
+
+    from ..analysis.diff import diff_summaries
+    from ..analysis.summary import build_summary
+    from ..errors import CnnscopeError
+    from ..transforms.common import finish_transform
+    from ..transforms.rewrites import RankSpec, rewrite
+    from .transform_helpers import load_for_transform
+
+    if not output and not dry_run:
+        raise CnnscopeError("missing -o/--output: say where to write the rewritten artifact (or use --dry-run)")
+    if output:
+        from ..fileio import check_output_path
+
+        check_output_path(output, model)
+    ranks = RankSpec.parse(**rank_opts) if kind != "stride" and method != "stack" else None
+    src, real, before = load_for_transform(model, weights, input_size, batch_size)
+    before_summary = build_summary(before)
+    result = rewrite(real, kind, method=method, ranks=ranks, layers=list(layers), include_stem=include_stem,
+                     analysis=before, inplace=True, seed=seed)
+    after = finish_transform(src, before, result, None if dry_run else output, write=not dry_run)
+    diff = diff_summaries(before_summary, after, only_changed=False)
+    report = {"schema": SCHEMA, "model": before.name, "output": None if dry_run else output, "kind": kind,
+              "method": method, "details": result.details, "notes": list(result.notes),
+              "sites": _site_rows(result.details, diff), "diff": diff}
+    if fmt == "json":
+        click.echo(json.dumps(report, indent=2))
+    else:
+        click.echo(render_report(report), nl=False)
+    if not dry_run:
+        click.echo(f"wrote {output}", err=True)
+
+
+def _site_rows(details: dict, diff: dict) -> list[dict]:
+    """Per rewritten site: params, MACs, RF before/after (summing the new sub-layers), and the error."""
+    rows = {lay["name"]: lay for lay in diff["layers"]}
+    out = []
+    for s in details["sites"]:
+        name = s["name"]
+        a = rows[name]["a"] or {}
+        subs = [lay["b"] for n, lay in rows.items() if (n == name or n.startswith(name + ".")) and lay["b"]]
+        b_params = sum(r["params"] or 0 for r in subs if r is not None and r.get("type") != "Sequential") \
+            if any(r.get("type") == "Sequential" for r in subs) else sum(r["params"] or 0 for r in subs)
+        b_macs = sum(r["macs"] or 0 for r in subs if r.get("type") != "Sequential") \
+            if any(r.get("type") == "Sequential" for r in subs) else sum(r["macs"] or 0 for r in subs)
+        top = rows[name]["b"] or {}
+        out.append({"name": name, "params": [a.get("params"), b_params], "macs": [a.get("macs"), b_macs],
+                    "receptive_field": [a.get("receptive_field"), top.get("receptive_field")],
+                    "change": _change(s), "rel_error": s.get("rel_error")})
+    return out
+
+
+def _change(s: dict) -> str:
+    if "pool" in s:
+        how = "fold (exact)" if s["fold"] else "stride"
+        return f"{'×'.join(map(str, s['kernel']))} s{s['stride'][0]} p{s['padding'][0]}, {s['pool']} removed ({how})"
+    chans = "→".join(map(str, s["channels"]))
+    return f"{' + '.join(s['kernels'])} ({chans})" + (f", rank {s['rank']}" if "rank" in s else "")
+
+
+def _rf(v) -> str:
+    from ..report.render import format_rf
+
+    return format_rf(v)
+
+
+def render_report(report: dict) -> str:
+    """Rendering only: the report is computed in `_run`."""
+    from tabulate import tabulate
+
+    from ..analysis.diff import render_diff_table
+    from ..units import human_count
+
+    d = report["details"]
+    what = report["kind"] + (f" --method {report['method']}" if report["kind"] == "factorize" else "")
+    lines = [f"{report['model']}: {what}, {len(d['sites'])} site{'s' if len(d['sites']) != 1 else ''} rewritten, "
+             f"{len(d['skipped'])} skipped", ""]
+    lines.append(render_diff_table(report["diff"], max_rows=0).rstrip("\n").split("\n\n")[0])
+    lines.append("")
+    rows = [[r["name"], r["change"], human_count(r["params"][0]), human_count(r["params"][1]),
+             human_count(r["macs"][0]), human_count(r["macs"][1]),
+             _rf(r["receptive_field"][0]), _rf(r["receptive_field"][1]),
+             "-" if r["rel_error"] is None else f"{r['rel_error']:.2e}"] for r in report["sites"]]
+    lines.append(tabulate(rows, headers=["layer", "rewrite", "params before", "params after", "MACs before",
+                                         "MACs after", "RF before", "RF after", "rel. error"], disable_numparse=True))
+    if "output_error" in d:
+        lines.append(f"relative error of the model output on a random input: {d['output_error']:.2e}")
+    if d["skipped"]:
+        lines.append("skipped: " + "; ".join(f"{s['name']} ({s['reason']})" for s in d["skipped"][:8])
+                     + (f"; … {len(d['skipped']) - 8} more (--format json)" if len(d["skipped"]) > 8 else ""))
+    lines.append("MACs: 1 MAC = one multiply-accumulate; FLOPs = 2 × MACs. Errors: ‖new − old‖ / ‖old‖ of each "
+                 "layer's output on random inputs.")
+    for note in report["notes"]:
+        lines.append(f"note: {note}")
+    if report["output"] is None:
+        lines.append("dry run: verified, nothing written")
+    return "\n".join(lines) + "\n"

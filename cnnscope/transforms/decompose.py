@@ -1,0 +1,284 @@
+"""The linear algebra behind ``reduce``, ``factorize`` and the exact ``stride`` fold, on weight tensors.
+
+A conv weight ``W`` has shape ``(C_out, C_in, K_h, K_w)``; PyTorch convolutions are
+cross-correlations, ``y[o] = Σ_c W[o, c] ⋆ x[c]``. Each factorization writes ``W`` as the composition
+of two smaller convs by unfolding ``W`` into a matrix along the dimension the new layers split, and
+taking a truncated SVD of that matrix (Eckart–Young: the best approximation of that rank in the
+Frobenius norm, and exact at full rank):
+
+============ ===================================== ============================== =======================
+method       unfolding (rows × columns)            new layers (applied in order)  full rank
+============ ===================================== ============================== =======================
+``reduce``   ``C_in × (C_out·K_h·K_w)``            1×1 (C_in→R), K×K (R→C_out)    ``min(C_in, C_out·K_h·K_w)``
+``asym``     ``(C_in·K_w) × (C_out·K_h)``          1×K_w (C_in→R), K_h×1 (R→C_out) ``min(C_in·K_w, C_out·K_h)``
+``lowrank``  ``C_out × (C_in·K_h·K_w)``            K×K (C_in→R), 1×1 (R→C_out)    ``min(C_out, C_in·K_h·K_w)``
+============ ===================================== ============================== =======================
+
+``asym`` is Jaderberg, Vedaldi & Zisserman 2014, scheme 2 (vertical × horizontal filters sharing R
+intermediate channels); the SVD of the ``(C_in·K_w) × (C_out·K_h)`` unfolding is its closed-form
+optimum in the filter-reconstruction sense (Tai et al. 2016). The singular values are split evenly
+(``√σ`` to each side) so both new layers have comparable scales for fine-tuning.
+
+``stack`` (K×K → (K−1)/2 stacked 3×3) has no closed form: see :func:`stack_factors`.
+
+All math runs in float64 and the results are cast back to the weight's dtype.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+from ..errors import CnnscopeError
+
+
+# ---------------------------------------------------------------------------------------- unfoldings
+
+def _shape(w: torch.Tensor) -> tuple[int, int, int, int]:
+    if w.dim() != 4:
+        raise CnnscopeError(f"expected a 2-D conv weight (C_out, C_in, K_h, K_w), got shape {tuple(w.shape)}")
+    return tuple(int(d) for d in w.shape)  # type: ignore[return-value]
+
+
+def reduce_matrix(w: torch.Tensor) -> torch.Tensor:
+    """``M[c, (o, y, x)] = W[o, c, y, x]``: rows are input channels."""
+    c_out, c_in, kh, kw = _shape(w)
+    return w.permute(1, 0, 2, 3).reshape(c_in, c_out * kh * kw)
+
+
+def asym_matrix(w: torch.Tensor) -> torch.Tensor:
+    """``M[(c, x), (o, y)] = W[o, c, y, x]``: a rank-1 term is one horizontal × one vertical filter."""
+    c_out, c_in, kh, kw = _shape(w)
+    return w.permute(1, 3, 0, 2).reshape(c_in * kw, c_out * kh)
+
+
+def lowrank_matrix(w: torch.Tensor) -> torch.Tensor:
+    """``M[o, (c, y, x)] = W[o, c, y, x]``: rows are output channels."""
+    c_out = _shape(w)[0]
+    return w.reshape(c_out, -1)
+
+
+#: method -> unfolding whose SVD gives the factors
+UNFOLDINGS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "reduce": reduce_matrix,
+    "asym": asym_matrix,
+    "lowrank": lowrank_matrix,
+}
+
+
+def full_rank(method: str, c_out: int, c_in: int, kh: int, kw: int) -> int:
+    """The rank at which ``method``'s factorization is exact (the unfolding's smaller side)."""
+    sides = {
+        "reduce": (c_in, c_out * kh * kw),
+        "asym": (c_in * kw, c_out * kh),
+        "lowrank": (c_out, c_in * kh * kw),
+    }[method]
+    return min(sides)
+
+
+def singular_values(method: str, w: torch.Tensor) -> torch.Tensor:
+    """σ of ``method``'s unfolding of ``w``, descending (float64)."""
+    return torch.linalg.svdvals(UNFOLDINGS[method](w.detach().double()))
+
+
+def rank_for_energy(sigma: torch.Tensor, energy: float) -> int:
+    """Smallest R with ``Σ_{i≤R} σ_i² ≥ energy · Σ σ_i²``. E.g. σ = (3, 2, 1): 0.6 → 1 (9/14), 0.9 → 2 (13/14)."""
+    if not 0.0 < energy <= 1.0:
+        raise CnnscopeError(f"--energy must be in (0, 1], got {energy}")
+    e = sigma.double().pow(2)
+    total = float(e.sum())
+    if total == 0.0:
+        return 1
+    cum = torch.cumsum(e, 0) / total
+    # tolerance so that energy=1.0 is reached despite rounding in the cumulative sum
+    return int(torch.searchsorted(cum, torch.tensor(energy - 1e-12, dtype=cum.dtype)).item()) + 1
+
+
+def truncation_error(sigma: torch.Tensor, rank: int) -> float:
+    """Relative Frobenius error of the best rank-R approximation: ``√(Σ_{i>R} σ_i²) / √(Σ σ_i²)``."""
+    e = sigma.double().pow(2)
+    total = float(e.sum())
+    return math.sqrt(float(e[rank:].sum()) / total) if total else 0.0
+
+
+def _split_svd(m: torch.Tensor, rank: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``m ≈ left @ right`` with ``left`` (rows × R), ``right`` (R × cols), √σ on each side."""
+    u, s, vh = torch.linalg.svd(m.double(), full_matrices=False)
+    if rank > s.numel():
+        raise CnnscopeError(f"rank {rank} is above the full rank {s.numel()} of this layer")
+    root = s[:rank].sqrt()
+    return u[:, :rank] * root, root[:, None] * vh[:rank]
+
+
+# ---------------------------------------------------------------------------------------- factors
+
+@dataclass
+class ConvFactors:
+    """Weights of the new convs, in the order they are applied to the input."""
+
+    weights: list[torch.Tensor]
+
+
+def reduce_factors(w: torch.Tensor, rank: int) -> ConvFactors:
+    """1×1 projection ``P`` (R, C_in, 1, 1) then K×K conv ``B`` (C_out, R, K_h, K_w).
+
+    ``W[o, c] = Σ_r B[o, r] · P[r, c]``: the 1×1 conv mixes channels only, so zero padding applied by
+    the K×K conv commutes with it and the pair equals the original conv at full rank.
+    """
+    c_out, c_in, kh, kw = _shape(w)
+    left, right = _split_svd(reduce_matrix(w), rank)            # (C_in, R), (R, C_out·K_h·K_w)
+    p = left.T.reshape(rank, c_in, 1, 1)
+    b = right.reshape(rank, c_out, kh, kw).permute(1, 0, 2, 3)
+    return ConvFactors([p.to(w.dtype).contiguous(), b.to(w.dtype).contiguous()])
+
+
+def asym_factors(w: torch.Tensor, rank: int) -> ConvFactors:
+    """1×K_w conv ``H`` (R, C_in, 1, K_w) then K_h×1 conv ``V`` (C_out, R, K_h, 1).
+
+    Composing a row filter with a column filter gives their outer product, so
+    ``W[o, c, y, x] = Σ_r V[o, r, y] · H[r, c, x]``.
+    """
+    c_out, c_in, kh, kw = _shape(w)
+    left, right = _split_svd(asym_matrix(w), rank)              # (C_in·K_w, R), (R, C_out·K_h)
+    h = left.T.reshape(rank, c_in, 1, kw)
+    v = right.reshape(rank, c_out, kh).permute(1, 0, 2).unsqueeze(-1)
+    return ConvFactors([h.to(w.dtype).contiguous(), v.to(w.dtype).contiguous()])
+
+
+def lowrank_factors(w: torch.Tensor, rank: int) -> ConvFactors:
+    """K×K conv ``A`` (R, C_in, K_h, K_w) then 1×1 conv ``U`` (C_out, R, 1, 1)."""
+    c_out, c_in, kh, kw = _shape(w)
+    left, right = _split_svd(lowrank_matrix(w), rank)           # (C_out, R), (R, C_in·K_h·K_w)
+    a = right.reshape(rank, c_in, kh, kw)
+    u = left.reshape(c_out, rank, 1, 1)
+    return ConvFactors([a.to(w.dtype).contiguous(), u.to(w.dtype).contiguous()])
+
+
+FACTORS: dict[str, Callable[[torch.Tensor, int], ConvFactors]] = {
+    "reduce": reduce_factors,
+    "asym": asym_factors,
+    "lowrank": lowrank_factors,
+}
+
+
+# ----------------------------------------------------------------------------- composing kernels
+
+def compose_kernels(weights: list[torch.Tensor]) -> torch.Tensor:
+    """The single kernel of a stack of bias-free, unpadded, stride-1 convs (first applied first).
+
+    ``K[o, c, u] = Σ_r Σ_{a+b=u} B[o, r, b] · A[r, c, a]``: cross-correlations compose by a full
+    (unflipped) convolution of their kernels, which is exactly what ``conv_transpose2d`` computes.
+    """
+    k = weights[0]
+    for nxt in weights[1:]:
+        k = F.conv_transpose2d(k.permute(1, 0, 2, 3), nxt.permute(1, 0, 2, 3)).permute(1, 0, 2, 3)
+    return k.contiguous()
+
+
+def fold_avg_pool(w: torch.Tensor, pool_kernel: tuple[int, int]) -> torch.Tensor:
+    """Weight of the conv equal to ``avg_pool(conv(x))`` for a stride-1 conv and an unpadded average pool.
+
+    ``avg_pool(k×k) ∘ conv(K×K)`` is a conv whose kernel is ``W`` convolved with the k×k box of 1/k²:
+    size ``K + k − 1``; the stride becomes the pool's; the conv's padding and bias are unchanged.
+    """
+    c_out, c_in, kh, kw = _shape(w)
+    ph, pw = pool_kernel
+    box = torch.full((1, 1, ph, pw), 1.0 / (ph * pw), dtype=torch.float64)
+    folded = F.conv_transpose2d(w.detach().double().reshape(c_out * c_in, 1, kh, kw), box)
+    return folded.reshape(c_out, c_in, kh + ph - 1, kw + pw - 1).to(w.dtype).contiguous()
+
+
+# --------------------------------------------------------------------------------- stacked 3×3
+
+def _design_given_first(a: torch.Tensor, kb: int) -> torch.Tensor:
+    """``L[(c, u), (r, b)] = A[r, c, u − b]``: ``W[o]`` as a linear function of ``B[o]`` with ``A`` fixed."""
+    r, c_in, ka, _ = a.shape
+    k = ka + kb - 1
+    design = a.new_zeros(c_in, k, k, r, kb, kb)
+    ap = a.permute(1, 2, 3, 0)
+    for by in range(kb):
+        for bx in range(kb):
+            design[:, by:by + ka, bx:bx + ka, :, by, bx] = ap
+    return design.reshape(c_in * k * k, r * kb * kb)
+
+
+def _design_given_second(b: torch.Tensor, ka: int) -> torch.Tensor:
+    """``L[(o, u), (r, a)] = B[o, r, u − a]``: ``W[:, c]`` as a linear function of ``A[:, c]`` with ``B`` fixed."""
+    c_out, r, kb, _ = b.shape
+    k = ka + kb - 1
+    design = b.new_zeros(c_out, k, k, r, ka, ka)
+    bp = b.permute(0, 2, 3, 1)
+    for ay in range(ka):
+        for ax in range(ka):
+            design[:, ay:ay + kb, ax:ax + kb, :, ay, ax] = bp
+    return design.reshape(c_out * k * k, r * ka * ka)
+
+
+def _least_squares(design: torch.Tensor, target: torch.Tensor, ridge: float = 1e-8) -> torch.Tensor:
+    gram = design.T @ design
+    gram.diagonal().add_(ridge * float(gram.diagonal().mean()) + 1e-30)
+    return torch.linalg.solve(gram, design.T @ target)
+
+
+def fit_pair(w: torch.Tensor, width: int, first_kernel: int = 3, sweeps: int = 10,
+             tol: float = 1e-3) -> tuple[torch.Tensor, torch.Tensor, float]:
+    """Fit ``W`` (C_out, C_in, K, K) by ``B ⊛ A``: ``A`` (width, C_in, a, a) then ``B`` (C_out, width, K−a+1, K−a+1).
+
+    Alternating least squares: with one factor fixed the composed kernel is linear in the other, so
+    each half-sweep solves a least-squares problem exactly and the error never increases. The start
+    is deterministic: ``A`` is the reduce-SVD projection placed on the centre tap, so the first
+    solve for ``B`` is already at least as good as cropping ``W`` to its centre. Stops after
+    ``sweeps`` or when a sweep improves the relative error by less than ``tol`` (relative).
+    Returns ``(A, B, relative Frobenius error of the composed kernel)``.
+    """
+    c_out, c_in, k, _ = _shape(w)
+    ka = first_kernel
+    kb = k - ka + 1
+    target = w.detach().double()
+    norm = float(target.norm()) or 1.0
+    u, _, _ = torch.linalg.svd(reduce_matrix(target), full_matrices=False)
+    a = target.new_zeros(width, c_in, ka, ka)
+    n = min(width, u.shape[1])
+    a[:n, :, ka // 2, ka // 2] = u[:, :n].T
+    if width > n:  # more intermediate channels than the unfolding's rank: extra taps, deterministic
+        gen = torch.Generator().manual_seed(0)
+        a[n:] = torch.randn(width - n, c_in, ka, ka, generator=gen, dtype=torch.float64) * 1e-3
+    w_by_in = target.permute(1, 2, 3, 0).reshape(c_in * k * k, c_out)      # columns: output channels
+    w_by_out = target.permute(0, 2, 3, 1).reshape(c_out * k * k, c_in)     # columns: input channels
+    prev = math.inf
+    err = math.inf
+    b = target.new_zeros(c_out, width, kb, kb)
+    for _ in range(max(1, sweeps)):
+        b = _least_squares(_design_given_first(a, kb), w_by_in).T.reshape(c_out, width, kb, kb)
+        a = _least_squares(_design_given_second(b, ka), w_by_out).T.reshape(c_in, width, ka, ka).permute(1, 0, 2, 3)
+        err = float((compose_kernels([a, b]) - target).norm()) / norm
+        if prev - err < tol * prev:
+            break
+        prev = err
+    return a.contiguous(), b.contiguous(), err
+
+
+def stack_factors(w: torch.Tensor, width: int, sweeps: int = 10) -> tuple[ConvFactors, float]:
+    """K×K (odd K ≥ 5) → (K−1)/2 bias-free 3×3 kernels (widths: C_in → width → … → width → C_out).
+
+    Not exact: a stack of 3×3 kernels with ``width`` intermediate channels composes only to K×K
+    kernels of a restricted form. Greedy: fit ``W ≈ B_{K−2} ⊛ A_3`` (:func:`fit_pair`), then fit the
+    (K−2)×(K−2) factor the same way, until every factor is 3×3. Returns the factors and the relative
+    Frobenius error of their composition against ``W`` (the *kernel* error; with zero padding the
+    stack also differs from the original at the borders of the feature map, because the
+    intermediate maps are zero-padded instead of being computed there).
+    """
+    c_out, c_in, kh, kw = _shape(w)
+    if kh != kw or kh < 5 or kh % 2 == 0:
+        raise CnnscopeError(f"stack needs an odd square kernel of at least 5×5, got {kh}×{kw}")
+    firsts: list[torch.Tensor] = []
+    rest = w.detach().double()
+    while rest.shape[-1] > 3:
+        a, rest, _ = fit_pair(rest, width, 3, sweeps)
+        firsts.append(a)
+    weights = firsts + [rest]
+    err = float((compose_kernels(weights) - w.detach().double()).norm() / (w.detach().double().norm() or 1.0))
+    return ConvFactors([t.to(w.dtype).contiguous() for t in weights]), err

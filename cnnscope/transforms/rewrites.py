@@ -1,0 +1,380 @@
+"""The documents' three ways to cut computation, as replayable rewrites of a (trained) model.
+
+* ``reduce``    — a 1×1 conv before a K×K conv shrinks its input channels (GoogLeNet).
+* ``stride``    — a stride-2 conv replaces conv (stride 1) + pooling: it computes a quarter of its outputs.
+* ``factorize`` — ``stack`` (K×K → (K−1)/2 stacked 3×3), ``asym`` (n×n → 1×n then n×1) and
+  ``lowrank`` (K×K conv to R channels then 1×1), initialised by SVD (see :mod:`.decompose`).
+
+Each rewrite is split in three: *plan* (structure only, from the analysis graph of the meta model, so
+``advise`` can use it), the registered plan *step* (replays the structure on any model, meta included),
+and *init* (fills the new layers from the old weights, only for real models). Step data is plain:
+``{"kind": "factorize", "method": "asym", "sites": [{"name", "convs": [{in, out, kernel, stride,
+padding, dilation, bias}]}]}`` — a site's module is replaced by an ``nn.Sequential`` of those convs.
+``stride`` sites are ``{"name", "pool", "kernel", "stride", "padding"}``: the conv gets the new
+geometry and the pool becomes ``nn.Identity``.
+"""
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..errors import CnnscopeError, UnknownNameError
+from ..loading.plan import register_plan_step
+from . import decompose
+from .common import TransformResult
+from .sites import conv_sites, plain_conv_reason, stride_sites
+
+METHODS = ("stack", "asym", "lowrank")
+DEFAULT_RATIO = 0.25
+
+
+# ------------------------------------------------------------------------------------ replay steps
+def _get(model: nn.Module, name: str) -> nn.Module:
+    return model.get_submodule(name) if name else model
+
+
+def _set(model: nn.Module, name: str, new: nn.Module) -> None:
+    parent, _, child = name.rpartition(".")
+    setattr(_get(model, parent), child, new)
+
+
+def _conv(spec: dict, device, dtype) -> nn.Conv2d:
+    return nn.Conv2d(spec["in"], spec["out"], tuple(spec["kernel"]), stride=tuple(spec["stride"]),
+                     padding=tuple(spec["padding"]), dilation=tuple(spec["dilation"]), bias=bool(spec["bias"]),
+                     device=device, dtype=dtype)
+
+
+def _replace_with_convs(model: nn.Module, step: dict) -> nn.Module:
+    for site in step["sites"]:
+        old = _get(model, site["name"])
+        w = old.weight
+        _set(model, site["name"], nn.Sequential(*[_conv(c, w.device, w.dtype) for c in site["convs"]]))
+    return model
+
+
+@register_plan_step("reduce")
+def apply_reduce(model: nn.Module, step: dict) -> nn.Module:
+    return _replace_with_convs(model, step)
+
+
+@register_plan_step("factorize")
+def apply_factorize(model: nn.Module, step: dict) -> nn.Module:
+    return _replace_with_convs(model, step)
+
+
+@register_plan_step("stride")
+def apply_stride(model: nn.Module, step: dict) -> nn.Module:
+    for site in step["sites"]:
+        old = _get(model, site["name"])
+        spec = {"in": old.in_channels, "out": old.out_channels, "kernel": site["kernel"], "stride": site["stride"],
+                "padding": site["padding"], "dilation": list(old.dilation), "bias": old.bias is not None}
+        _set(model, site["name"], _conv(spec, old.weight.device, old.weight.dtype))
+        _set(model, site["pool"], nn.Identity())
+    return model
+
+
+# ------------------------------------------------------------------------------------ rank choice
+@dataclass
+class RankSpec:
+    """How many intermediate channels: exactly one of rank (int or "full"), ratio, energy."""
+
+    rank: int | str | None = None
+    ratio: float | None = None
+    energy: float | None = None
+
+    @classmethod
+    def parse(cls, rank=None, ratio=None, energy=None) -> "RankSpec":
+        from ..units import parse_fraction
+
+        given = [n for n, v in (("--rank", rank), ("--ratio", ratio), ("--energy", energy)) if v is not None]
+        if len(given) > 1:
+            raise CnnscopeError(f"{' and '.join(given)} are exclusive: give one way to choose the rank")
+        spec = cls()
+        if rank is not None:
+            if str(rank).lower() == "full":
+                spec.rank = "full"
+            else:
+                try:
+                    spec.rank = int(rank)
+                except ValueError:
+                    raise CnnscopeError(f"malformed --rank '{rank}': expected a positive integer or 'full'") from None
+                if spec.rank < 1:
+                    raise CnnscopeError(f"--rank must be at least 1, got {rank}")
+        elif energy is not None:
+            spec.energy = parse_fraction(energy, "--energy")
+            if not 0 < spec.energy <= 1:
+                raise CnnscopeError(f"--energy must be in (0, 1], got {energy}")
+        else:
+            spec.ratio = DEFAULT_RATIO if ratio is None else parse_fraction(ratio, "--ratio")
+            if not 0 < spec.ratio <= 1:
+                raise CnnscopeError(f"--ratio must be in (0, 1], got {ratio}")
+        return spec
+
+    @property
+    def forced(self) -> bool:
+        return self.rank == "full"
+
+    def choose(self, method: str, name: str, w: torch.Tensor, full: int) -> int:
+        if self.rank == "full":
+            return full
+        if isinstance(self.rank, int):
+            if self.rank > full:
+                raise CnnscopeError(f"--rank {self.rank} is above the full rank {full} of {name} ({method}); use "
+                                    f"--rank full, a smaller rank, or --layers to leave {name} out")
+            return self.rank
+        if self.energy is not None:
+            if w.device.type == "meta":
+                raise CnnscopeError("--energy needs a model with weights")
+            return decompose.rank_for_energy(decompose.singular_values(method, w), self.energy)
+        return max(1, min(full, math.ceil(self.ratio * full - 1e-9)))
+
+
+def _spec(cin, cout, kernel, stride, padding, dilation, bias) -> dict:
+    return {"in": int(cin), "out": int(cout), "kernel": [int(k) for k in kernel], "stride": [int(s) for s in stride],
+            "padding": [int(p) for p in padding], "dilation": [int(d) for d in dilation], "bias": bool(bias)}
+
+
+def _conv_macs(spec: dict, out_hw: tuple[int, int]) -> int:
+    """MACs of one conv of a replacement at its output size (for the skip-if-no-saving rule)."""
+    return spec["in"] * spec["out"] * spec["kernel"][0] * spec["kernel"][1] * out_hw[0] * out_hw[1]
+
+
+def _hw(h: int, w: int, spec: dict) -> tuple[int, int]:
+    from ..analysis.arithmetic import output_size
+
+    return tuple(output_size(s, k, st, p, d, False).size
+                 for s, k, st, p, d in zip((h, w), spec["kernel"], spec["stride"], spec["padding"], spec["dilation"]))
+
+
+def _convs_macs(convs: list[dict], h: int, w: int) -> int:
+    total = 0
+    for c in convs:
+        h, w = _hw(h, w, c)
+        total += _conv_macs(c, (h, w))
+    return total
+
+
+# ------------------------------------------------------------------------------------ planning
+def _decomposed_convs(method: str, m: nn.Conv2d, rank: int) -> list[dict]:
+    o, i = m.out_channels, m.in_channels
+    (kh, kw), s, p, d, b = m.kernel_size, m.stride, m.padding, m.dilation, m.bias is not None
+    if method == "reduce":
+        return [_spec(i, rank, (1, 1), (1, 1), (0, 0), (1, 1), False), _spec(rank, o, (kh, kw), s, p, d, b)]
+    if method == "asym":
+        return [_spec(i, rank, (1, kw), (1, s[1]), (0, p[1]), (1, d[1]), False),
+                _spec(rank, o, (kh, 1), (s[0], 1), (p[0], 0), (d[0], 1), b)]
+    return [_spec(i, rank, (kh, kw), s, p, d, False), _spec(rank, o, (1, 1), (1, 1), (0, 0), (1, 1), b)]
+
+
+def _stack_convs(m: nn.Conv2d) -> list[dict]:
+    k, n = m.kernel_size[0], (m.kernel_size[0] - 1) // 2
+    c = min(m.in_channels, m.out_channels)
+    widths = [m.in_channels] + [c] * (n - 1) + [m.out_channels]
+    p = m.padding[0]
+    pads = [p // n + (1 if j < p % n else 0) for j in range(n)]
+    s = m.stride[0]
+    return [_spec(widths[j], widths[j + 1], (3, 3), (s, s) if j == n - 1 else (1, 1), (pads[j], pads[j]), (1, 1),
+                  m.bias is not None and j == n - 1) for j in range(n)]
+
+
+def _why_not(method: str, m: nn.Conv2d) -> str | None:
+    why = plain_conv_reason(m)
+    if why:
+        return why
+    kh, kw = m.kernel_size
+    if method == "reduce" and min(kh, kw) < 3:
+        return f"{kh}×{kw} kernel: reduce applies before K×K convs with K ≥ 3"
+    if method == "asym" and (kh < 2 or kw < 2):
+        return f"{kh}×{kw} kernel is already one-dimensional"
+    if method == "stack":
+        if kh != kw or kh < 5 or kh % 2 == 0:
+            return f"{kh}×{kw} kernel: stack applies to odd square kernels of 5×5 and larger"
+        if m.dilation != (1, 1):
+            return "dilated conv"
+        if m.padding[0] != m.padding[1] or m.stride[0] != m.stride[1]:
+            return "non-square stride/padding"
+    return None
+
+
+def plan_decomposition(kind: str, method: str, analysis, real: nn.Module | None, ranks: RankSpec | None,
+                       layers=None, include_stem: bool = False) -> tuple[dict, list[dict]]:
+    """(plan step, skipped sites) for ``reduce`` (method "reduce") or ``factorize`` (stack/asym/lowrank).
+
+    Sites that would not save MACs are skipped unless ``--rank full`` forces the exact decomposition.
+    ``real`` (the model with weights) is needed only for ``--energy``.
+    """
+    if method not in ("reduce",) + METHODS:
+        raise UnknownNameError("method", method, METHODS)
+    step = {"kind": kind, "method": method, "sites": []}
+    skipped = []
+    real_modules = dict(real.named_modules()) if real is not None else {}
+    for site in conv_sites(analysis, layers):
+        m = site.conv
+        if site.is_stem and kind == "factorize" and not include_stem:
+            skipped.append({"name": site.name, "reason": "stem conv (the documents advise factorizing in the middle "
+                                                         "of the network; --include-stem overrides)"})
+            continue
+        why = _why_not(method, m)
+        if why:
+            skipped.append({"name": site.name, "reason": why})
+            continue
+        if method == "stack":
+            convs = _stack_convs(m)
+            rank = None
+        else:
+            o, i, (kh, kw) = m.out_channels, m.in_channels, m.kernel_size
+            full = decompose.full_rank(method, o, i, kh, kw)
+            w = real_modules[site.name].weight if site.name in real_modules else m.weight
+            rank = ranks.choose(method, site.name, w, full)
+            convs = _decomposed_convs(method, m, rank)
+        h, w_ = site.input_shape[-2:]
+        before = _conv_macs(_spec(m.in_channels, m.out_channels, m.kernel_size, m.stride, m.padding, m.dilation,
+                                  False), tuple(site.output_shape[-2:]))
+        after = _convs_macs(convs, h, w_)
+        if after >= before and not (ranks is not None and ranks.forced):
+            skipped.append({"name": site.name, "reason": f"would not save MACs (rank {rank}: {after:,} ≥ {before:,})"
+                            if rank is not None else f"would not save MACs ({after:,} ≥ {before:,})"})
+            continue
+        entry = {"name": site.name, "convs": convs}
+        if rank is not None:
+            entry["rank"] = int(rank)
+        step["sites"].append(entry)
+    return step, skipped
+
+
+def plan_stride(analysis, layers=None) -> tuple[dict, list[dict]]:
+    sites = stride_sites(analysis, layers)
+    step = {"kind": "stride", "sites": [
+        {"name": s.conv.name, "pool": s.pool, "kernel": list(s.kernel), "stride": list(s.stride),
+         "padding": list(s.padding), "fold": bool(s.fold), "through": list(s.path)} for s in sites.found]}
+    return step, sites.skipped
+
+
+# ------------------------------------------------------------------------------------ weight init
+def _init_decomposed(method: str, old: nn.Conv2d, new: nn.Sequential, site: dict) -> None:
+    with torch.no_grad():
+        w = old.weight.detach().cpu()
+        if method == "stack":
+            ws = decompose.stack_factors(w, site["convs"][0]["out"])[0].weights
+        else:
+            ws = decompose.FACTORS[method](w, site["rank"]).weights
+        for conv, wt in zip(new, ws):
+            conv.weight.copy_(wt)
+            if conv.bias is not None:
+                conv.bias.zero_()
+        if old.bias is not None:
+            new[-1].bias.copy_(old.bias)
+
+
+def _init_stride(old: nn.Conv2d, new: nn.Conv2d, pool: nn.Module, site: dict) -> None:
+    with torch.no_grad():
+        w = old.weight.detach()
+        if site["fold"]:
+            k = pool.kernel_size if isinstance(pool.kernel_size, int) else pool.kernel_size[0]
+            w = decompose.fold_avg_pool(w, (k, k))
+        new.weight.copy_(w)
+        if old.bias is not None:
+            new.bias.copy_(old.bias)
+
+
+def _rel_err(a: torch.Tensor, b: torch.Tensor) -> float:
+    return float((a.double() - b.double()).norm() / a.double().norm().clamp_min(1e-30))
+
+
+# ------------------------------------------------------------------------------------ the rewrites
+def rewrite(model: nn.Module, kind: str, *, method: str | None = None, ranks: RankSpec | None = None,
+            layers=None, include_stem: bool = False, analysis=None, input_size=None, inplace: bool = False,
+            seed: int = 0) -> TransformResult:
+    """Apply one rewrite to a real model; returns the new model, its plan step and per-site details
+    (params/MACs are left to the summaries; ``details["sites"][i]["rel_error"]`` is the relative output
+    error of that layer on random inputs, ``details["output_error"]`` that of the whole model).
+
+    >>> r = rewrite(cnnscope.load_model("vgg16"), "stride")
+    >>> r = rewrite(model, "factorize", method="asym", ranks=RankSpec.parse(rank="full"))
+    """
+    from ..analysis.engine import analyze
+
+    if kind not in ("reduce", "stride", "factorize"):
+        raise UnknownNameError("rewrite", kind, ("reduce", "stride", "factorize"))
+    if analysis is None:
+        analysis = analyze(model, input_size=input_size)
+    if kind == "stride":
+        step, skipped = plan_stride(analysis, layers)
+    else:
+        method = "reduce" if kind == "reduce" else (method or "asym")
+        step, skipped = plan_decomposition(kind, method, analysis, model, ranks or RankSpec.parse(), layers,
+                                           include_stem)
+    if not step["sites"]:
+        where = f" matching --layers {' '.join(layers)}" if layers else ""
+        reasons = "; ".join(f"{s['name']}: {s['reason']}" for s in skipped[:3])
+        raise CnnscopeError(f"no site{where} where {kind}{' --method ' + method if kind == 'factorize' else ''} "
+                            f"applies in {analysis.name}" + (f" ({reasons}{'; …' if len(skipped) > 3 else ''})"
+                                                             if reasons else ""))
+    out = model if inplace else copy.deepcopy(model)
+    out.eval()
+    graph = analysis.graph
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randn(*analysis.input_shape, generator=gen)
+    with torch.no_grad():
+        ref = out(x)
+    olds = {s["name"]: _get(out, s["name"]) for s in step["sites"]}
+    pools = {s["name"]: _get(out, s["pool"]) for s in step["sites"]} if kind == "stride" else {}
+    chains = {s["name"]: [_get(out, n) for n in s["through"]] for s in step["sites"]} if kind == "stride" else {}
+    {"stride": apply_stride}.get(kind, _replace_with_convs)(out, step)
+    details: dict[str, Any] = {"kind": kind, "method": step.get("method"), "sites": [], "skipped": skipped}
+    for s in step["sites"]:
+        old, new = olds[s["name"]], _get(out, s["name"])
+        if kind == "stride":
+            _init_stride(old, new, pools[s["name"]], s)
+        else:
+            _init_decomposed(step["method"], old, new, s)
+        xin = torch.randn(*graph.values[graph.calls_of(s["name"])[0].inputs[0]].shape, generator=gen)
+        with torch.no_grad():
+            if kind == "stride":
+                a, b = old(xin), new(xin)
+                for mod in chains[s["name"]]:
+                    a, b = mod(a), mod(b)
+                a = pools[s["name"]](a)
+            else:
+                a, b = old(xin), new(xin)
+        row = {k: v for k, v in s.items() if k not in ("convs",)}
+        if "convs" in s:
+            row["kernels"] = ["×".join(map(str, c["kernel"])) for c in s["convs"]]
+            row["channels"] = [s["convs"][0]["in"]] + [c["out"] for c in s["convs"]]
+        row["rel_error"] = _rel_err(a, b) if a.shape == b.shape else None
+        details["sites"].append(row)
+    with torch.no_grad():
+        got = out(x)
+    if isinstance(ref, torch.Tensor) and isinstance(got, torch.Tensor) and ref.shape == got.shape:
+        details["output_error"] = _rel_err(ref, got)
+    _update_source(out, step)
+    notes = []
+    if kind == "stride" and any(not s["fold"] for s in step["sites"]):
+        notes.append("stride 2 in place of pooling changes what the network computes (the conv now samples every "
+                     "other position before the non-linearity): fine-tune to recover accuracy")
+    if kind == "factorize" and step["method"] == "stack":
+        notes.append("stack initialisation is approximate (alternating least squares fit of the 3×3 kernels to the "
+                     "original kernel; the borders differ too): fine-tune")
+    return TransformResult(out, [step], notes, details)
+
+
+def _update_source(model: nn.Module, step: dict) -> None:
+    from ..loading.artifact import SOURCE_ATTR
+    from ..loading.source import ModelSource
+
+    src = getattr(model, SOURCE_ATTR, None)
+    if src is not None:
+        object.__setattr__(model, SOURCE_ATTR, ModelSource(base=dict(src.base), plan=list(src.plan) + [step],
+                                                           display_name=src.display_name))
+
+
+def apply_to_meta(meta_model: nn.Module, step: dict) -> nn.Module:
+    """Structure only (for ``advise``): replay ``step`` on a copy of a meta model."""
+    from ..loading.plan import replay
+
+    return replay(copy.deepcopy(meta_model), [step])
