@@ -893,19 +893,8 @@ def _reduce(ctx: Context, rf: RF, dims: list[int], keepdim: bool, what: str) -> 
 
 
 def bind(node: Node) -> dict[str, Any]:
-    """The node's arguments by schema name, defaults filled in (positional fallback without a schema)."""
-    schema = getattr(node.op, "_schema", None)
-    if schema is None:
-        return {str(i): a for i, a in enumerate(node.args)} | dict(node.kwargs)
-    out: dict[str, Any] = {}
-    for i, arg in enumerate(schema.arguments):
-        if i < len(node.args):
-            out[arg.name] = node.args[i]
-        elif arg.name in node.kwargs:
-            out[arg.name] = node.kwargs[arg.name]
-        elif arg.has_default_value():
-            out[arg.name] = arg.default_value
-    return out
+    """The node's arguments by schema name, defaults filled in."""
+    return node.named_args()
 
 
 @register_rf("aten.mean", "aten.sum", "aten.amax", "aten.amin", "aten.prod", "aten.logsumexp", "aten.nansum",

@@ -56,6 +56,21 @@ class Node:
     aliases: bool = False         # output is a view of / the same memory as an input
     macs: int = 0                 # multiply-accumulates, filled by the cost registry
 
+    def named_args(self) -> dict[str, Any]:
+        """The recorded arguments by schema name, defaults filled in (positional keys without a schema)."""
+        schema = getattr(self.op, "_schema", None)
+        if schema is None:
+            return {str(i): a for i, a in enumerate(self.args)} | dict(self.kwargs)
+        out: dict[str, Any] = {}
+        for i, arg in enumerate(schema.arguments):
+            if i < len(self.args):
+                out[arg.name] = self.args[i]
+            elif arg.name in self.kwargs:
+                out[arg.name] = self.kwargs[arg.name]
+            elif arg.has_default_value():
+                out[arg.name] = arg.default_value
+        return out
+
     @property
     def packet(self) -> str:
         """``aten.convolution`` for ``aten.convolution.default``."""

@@ -171,16 +171,7 @@ def register_rule(*packets: str) -> Callable[[Rule], Rule]:
 
 def named_args(node: Node) -> dict:
     """The node's recorded arguments by schema name (defaults filled in)."""
-    out = {}
-    schema = node.op._schema
-    for i, arg in enumerate(schema.arguments):
-        if i < len(node.args):
-            out[arg.name] = node.args[i]
-        elif arg.name in node.kwargs:
-            out[arg.name] = node.kwargs[arg.name]
-        elif arg.has_default_value():
-            out[arg.name] = arg.default_value
-    return out
+    return node.named_args()
 
 
 class Propagation:
