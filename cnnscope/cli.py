@@ -97,15 +97,13 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     except click.exceptions.Exit as e:
         return e.exit_code
-    except click.exceptions.Abort:
-        click.echo("Aborted.", err=True)
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        # click turns Ctrl-C into Abort; every write is atomic, so nothing partial is left behind
+        click.echo("Interrupted; no output file was written.", err=True)
         return 130
     except click.ClickException as e:
         e.show()
         return e.exit_code
-    except KeyboardInterrupt:
-        click.echo("Interrupted; no output file was written.", err=True)
-        return 130
     except Exception as e:
         from .errors import CheckFailed, CnnscopeError
 

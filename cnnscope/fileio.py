@@ -40,7 +40,10 @@ def check_output_path(output: str | os.PathLike, *inputs: str | os.PathLike | No
 def atomic_path(output: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``output``; on success it is renamed onto ``output``."""
     out = Path(output)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=str(out.parent or "."))
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=str(out.parent or "."))
+    except OSError as e:
+        raise CnnscopeError(f"cannot write '{out}': {e.strerror or e}; choose another -o path") from None
     os.close(fd)
     tmp_path = Path(tmp)
     try:

@@ -28,3 +28,21 @@ def assert_one_line_error(code, out, err, expected_code=2, contains=None):
         for c in ([contains] if isinstance(contains, str) else contains):
             assert c in lines[0], lines[0]
     return lines[0]
+
+
+# -- hypothesis profiles (property tests: tests/property/) ---------------------------------------
+# "default" keeps every property test together within ~2 minutes on 2 CPU cores and is derandomized,
+# so CI sees the same examples on every run; `pytest --hypothesis-profile=long` explores far more.
+# Registered here, not in tests/property/conftest.py, because the hypothesis plugin loads the
+# profile named on the command line before pytest collects subdirectories.
+try:
+    from hypothesis import HealthCheck, settings
+except ImportError:  # pragma: no cover - hypothesis is in the "test" extra; only tests/property needs it
+    settings = None
+if settings is not None:
+    settings.register_profile("default", max_examples=80, deadline=None, derandomize=True, database=None,
+                              print_blob=True,
+                              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+    settings.register_profile("long", max_examples=1000, deadline=None, derandomize=False, print_blob=True,
+                              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+    settings.load_profile("default")

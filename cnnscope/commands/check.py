@@ -80,9 +80,11 @@ def check(models, config_path, input_size, weights, batch_size, baseline, max_gr
 
     cli_budgets = [parse_budget(key[len("budget_"):], value) for key, value in budget_values.items()
                    if value is not None]
+    from .options import input_paths
+
     for path in (output, junit_xml):
         if path:
-            check_output_path(path)
+            check_output_path(path, *input_paths())
 
     if models and not config_path:
         targets = [CheckTarget(name=m, spec=m, budgets=list(cli_budgets), input_size=input_size, weights=weights,

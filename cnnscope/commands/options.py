@@ -1,6 +1,8 @@
 """Options shared by several commands, defined once."""
 from __future__ import annotations
 
+import os
+
 import click
 
 MODEL_HELP = "MODEL: a torchvision name, lenet5/zfnet/mnist_cnn, FILE.py:fn, pkg.mod:fn, an artifact .pt or .onnx."
@@ -25,12 +27,35 @@ def output_option(fn):
     return click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write to FILE instead of stdout.")(fn)
 
 
+#: parameters that name files the command writes, not reads
+OUTPUT_PARAMS = {"output", "junit_xml"}
+
+
+def input_paths() -> list[str]:
+    """Files named by the running command's inputs (MODEL, --weights, --config, FILE.py of
+    FILE.py:fn): an output path must never be one of them."""
+    ctx = click.get_current_context(silent=True)
+    if ctx is None:
+        return []
+    found: list[str] = []
+    for key, value in ctx.params.items():
+        if key in OUTPUT_PARAMS:
+            continue
+        for v in (value if isinstance(value, (list, tuple)) else [value]):
+            if not isinstance(v, str):
+                continue
+            for cand in (v, v.rpartition(":")[0]):
+                if cand and os.path.isfile(cand):
+                    found.append(cand)
+    return found
+
+
 def emit(text: str, output: str | None) -> None:
-    """Print, or write atomically to ``output``."""
+    """Print, or write atomically to ``output`` (never onto one of the command's input files)."""
     if output:
         from ..fileio import atomic_write_text, check_output_path
 
-        check_output_path(output)
+        check_output_path(output, *input_paths())
         atomic_write_text(output, text)
         click.echo(f"wrote {output}", err=True)
     else:

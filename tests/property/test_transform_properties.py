@@ -1,0 +1,316 @@
+"""Properties of export and of the transforms (prune, reduce, stride, factorize) on random CNN DAGs.
+
+For every generated DAG (see ``strategies.py``):
+
+- export: the ONNX file onnxruntime runs gives the PyTorch model's outputs on an input chosen here
+  (not the exporter's own check input), and the file's parameter count and the ONNX summary's
+  MACs equal ``sum(p.numel())`` and the per-layer formula of ``test_analysis_properties``;
+- each transform, through the library calls its command makes (transform → ``finish_transform``:
+  verify, replay check, atomic write): it either applies, or refuses with a one-line
+  CnnscopeError and no file; when it applies, the artifact loads with
+  ``torch.load(weights_only=True)``, the model rebuilt from it (``cnnscope.load_model``) gives
+  outputs identical to the transformed model's and keeps the output shape, params/MACs fall, and
+  its ONNX export matches onnxruntime;
+- rewrites and prune compose: an artifact of one is the input of the other, and its plan replays;
+- exactness where the method promises it: ``reduce --rank full`` and ``factorize --method asym
+  --rank full`` reproduce the original model's outputs (relative error < 1e-4).
+
+Transform commands that do not exist yet are skipped with the reason.
+"""
+from __future__ import annotations
+
+import importlib.util
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+import torch
+from hypothesis import event, given, settings
+from hypothesis import strategies as st
+
+import cnnscope
+
+from .strategies import CODE_REF, build_dag, ceil_drops_last_window, dag_specs, input_for
+from .test_analysis_properties import independent_macs, real_forward_shapes
+
+
+def share(fraction: float) -> settings:
+    """A fraction of the active profile's example count: export and transforms cost ~10× an analysis."""
+    return settings(max_examples=max(2, int(settings.default.max_examples * fraction)))
+
+
+# ------------------------------------------------------------------------------------ helpers
+
+def ort_outputs(path: Path, x: torch.Tensor) -> torch.Tensor:
+    import onnxruntime as ort
+
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    (y,) = sess.run(None, {sess.get_inputs()[0].name: x.numpy()})
+    return torch.from_numpy(y)
+
+
+def assert_close(got: torch.Tensor, want: torch.Tensor, rel: float = 1e-4, what: str = "") -> None:
+    """max |got − want| ≤ rel · max |want| + 1e-5 (relative to the output's scale)."""
+    assert got.shape == want.shape, (what, got.shape, want.shape)
+    err = (got - want).abs().max().item()
+    scale = want.abs().max().item()
+    assert err <= rel * scale + 1e-5, f"{what}: max abs diff {err:.3g} vs output scale {scale:.3g}"
+
+
+def has_ceil_mismatch(model, x: torch.Tensor) -> bool:
+    """Does ``model`` run a ceil_mode pool where PyTorch drops the last window (see
+    :func:`test_export_of_a_ceil_mode_pool_that_drops_its_last_window`)?"""
+    from torch import nn
+    from torch.nn.modules.utils import _pair
+
+    found = []
+
+    def hook(mod, inputs, output):
+        k, s, p = _pair(mod.kernel_size), _pair(mod.stride or mod.kernel_size), _pair(mod.padding)
+        d = _pair(getattr(mod, "dilation", 1))
+        found.extend(ceil_drops_last_window(n, *a) for n, *a in zip(inputs[0].shape[-2:], k, s, p, d))
+
+    pools = [m for m in model.modules() if isinstance(m, (nn.MaxPool2d, nn.AvgPool2d)) and m.ceil_mode]
+    handles = [m.register_forward_hook(hook) for m in pools]
+    try:
+        with torch.no_grad():
+            model(x)
+    finally:
+        for h in handles:
+            h.remove()
+    return any(found)
+
+
+def check_export(model, spec: dict, folder: Path, name: str = "model.onnx") -> bool:
+    """Export with cnnscope, then run the file in onnxruntime ourselves and compare. False when the
+    export was (rightly) refused."""
+    from cnnscope.export.onnx_export import ExportFailed, export_onnx
+    from cnnscope.export.onnx_summary import onnx_summary
+
+    path = folder / name
+    x = input_for(spec, batch=1, seed=123)
+    mismatch = has_ceil_mismatch(model, x)
+    try:
+        report = export_onnx(model, path, input_size=spec["input"])
+    except ExportFailed:
+        # the known mismatch (see the xfail test below): cnnscope's verification must catch it, exit 1,
+        # and write nothing; any other export failure is a bug
+        if not mismatch:
+            raise
+        event("export refused: ceil_mode pool that drops its last window")
+        assert not path.exists()
+        return False
+    assert report.verified and path.is_file()
+    with torch.no_grad():
+        want = model(x)
+    assert_close(ort_outputs(path, x), want, what="onnxruntime vs PyTorch")
+    n_params = sum(p.numel() for p in model.parameters())
+    assert report.params_in_file == n_params
+    shapes, _ = real_forward_shapes(model, x)
+    modules = dict(model.named_modules())
+    macs = sum(independent_macs(modules[n], s) for n, s in shapes.items())
+    s = onnx_summary(path)
+    assert s.totals.params == n_params
+    if mismatch:
+        # onnxruntime ran it right, but ONNX shape inference keeps the window PyTorch drops, so the
+        # layers after that pool have larger static shapes (and MACs) in the ONNX summary
+        event("export passed: ceil_mode pool that drops its last window")
+    else:
+        assert s.totals.macs == macs
+    return True
+
+
+# ------------------------------------------------------------------------------------ export
+
+@pytest.mark.slow
+@share(0.25)
+@given(spec=dag_specs())
+def test_export_matches_onnxruntime(spec):
+    model = build_dag(spec)
+    with tempfile.TemporaryDirectory() as tmp:
+        exported = check_export(model, spec, Path(tmp))
+        assert os.listdir(tmp) == (["model.onnx"] if exported else []), "no temporary file left beside the output"
+
+
+CEIL_SHAPE = ("ONNX shape inference gives a ceil_mode pool the window PyTorch drops (it would start in the right "
+              "padding), while onnxruntime's kernel follows PyTorch")
+
+
+@pytest.mark.xfail(strict=True, reason=f"cnnscope/export/onnx_export.py: {CEIL_SHAPE}; with flatten → Linear after "
+                                      f"it the file does not load (Gemm dimension mismatch), so export fails (reported)")
+@pytest.mark.parametrize("pool", ["max", "avg"])
+def test_export_of_a_ceil_mode_pool_that_drops_its_last_window(pool, tmp_path):
+    """5×5 input, 2×2 pool, stride 2, padding 1, ceil_mode: ⌈(5 + 2 − 2)/2⌉ + 1 = 4 windows, but the
+    4th would start at 3·2 − 1 = 5, past the input, so PyTorch gives 3."""
+    from torch import nn
+
+    from cnnscope.export.onnx_export import export_onnx
+
+    p = nn.MaxPool2d(2, 2, 1, ceil_mode=True) if pool == "max" else nn.AvgPool2d(2, 2, 1, ceil_mode=True)
+    model = nn.Sequential(nn.Conv2d(1, 2, 1), p, nn.Flatten(), nn.Linear(2 * 3 * 3, 3)).eval()
+    x = torch.randn(1, 1, 5, 5)
+    assert model[:2](x).shape[-2:] == (3, 3)
+    export_onnx(model, tmp_path / "m.onnx", input_size="1x5x5")
+    assert_close(ort_outputs(tmp_path / "m.onnx", x), model(x).detach())
+
+
+@pytest.mark.xfail(strict=True, reason=f"cnnscope/export/onnx_summary.py: {CEIL_SHAPE}; the ONNX summary uses the "
+                                      f"inferred shapes, so MACs after the pool are overcounted (reported)")
+def test_onnx_summary_after_a_ceil_mode_pool_that_drops_its_last_window(tmp_path):
+    from torch import nn
+
+    from cnnscope.export.onnx_export import export_onnx
+    from cnnscope.export.onnx_summary import onnx_summary
+
+    model = nn.Sequential(nn.MaxPool2d(2, 2, 1, ceil_mode=True), nn.Conv2d(1, 1, 1, bias=False),
+                          nn.AdaptiveAvgPool2d(1), nn.Flatten()).eval()
+    export_onnx(model, tmp_path / "m.onnx", input_size="1x5x5")          # verified: onnxruntime agrees
+    # the pool gives 3×3 (as in the test above); the 1×1 conv then does 3·3·1·1 = 9 MACs
+    assert onnx_summary(tmp_path / "m.onnx").totals.macs == 9
+
+
+# ------------------------------------------------------------------------------------ transforms
+
+def transform_available(kind: str) -> bool:
+    module = "cnnscope.transforms.prune" if kind == "prune" else "cnnscope.transforms.rewrites"
+    return importlib.util.find_spec(module) is not None
+
+
+def needs_transform(kind: str):
+    return pytest.mark.skipif(not transform_available(kind), reason=f"`cnnscope {kind}` (its transforms module) "
+                                                                    f"is not implemented yet")
+
+
+def dag_source(spec: dict):
+    """How an artifact rebuilds the DAG: ``tests.property.strategies:build_dag(spec=...)``."""
+    from cnnscope.loading.source import ModelSource
+
+    return ModelSource(base={"source": "code", "ref": CODE_REF, "kwargs": {"spec": spec}}, display_name="dag")
+
+
+@st.composite
+def transform_options(draw, kind: str) -> dict:
+    """Options as a user would pick them (the CLI's flags, as library keyword arguments)."""
+    if kind == "prune":
+        return {"ratio": draw(st.sampled_from([0.5, 0.25, 0.75])), "criterion": draw(st.sampled_from(["l1", "l2", "bn", "random"])),
+                "scope": draw(st.sampled_from(["layer", "global"])), "round_to": draw(st.sampled_from([1, 1, 2]))}
+    if kind == "stride":
+        return {}
+    rank = draw(st.sampled_from(["full", None]))
+    opts = {"rank": rank}
+    if kind == "factorize":
+        opts["method"] = draw(st.sampled_from(["asym", "lowrank", "stack"]))
+    return opts
+
+
+def apply_transform(kind: str, model, options: dict, before):
+    """The library call each command makes; returns a TransformResult."""
+    if kind == "prune":
+        from cnnscope.transforms.prune import prune_channels
+
+        return prune_channels(model, analysis=before, **options)
+    from cnnscope.transforms.rewrites import RankSpec, rewrite
+
+    ranks = RankSpec.parse(rank=options.get("rank"))
+    return rewrite(model, kind, method=options.get("method"), ranks=ranks, include_stem=True, analysis=before)
+
+
+def transform_to_artifact(kind: str, src, options: dict, input_size, path: Path):
+    """Load ``src`` for real, transform, verify and write the artifact (as the CLI does).
+
+    Returns (original model, TransformResult), or None when the transform refuses this model with a
+    one-line CnnscopeError (no applicable site, nothing to prune) — then no file may exist.
+    """
+    from cnnscope.analysis.engine import analyze
+    from cnnscope.errors import CheckFailed, CnnscopeError
+    from cnnscope.loading.artifact import load_model
+    from cnnscope.transforms.common import finish_transform
+
+    model = load_model(src)
+    before = analyze(model, input_size=input_size)
+    before.source = src
+    try:
+        result = apply_transform(kind, model, options, before)
+        finish_transform(src, before, result, str(path))
+    except CheckFailed:
+        raise                                   # verification failed: the transform broke the model
+    except CnnscopeError as e:
+        assert "\n" not in str(e) and str(e), repr(e)
+        assert not path.exists()
+        event(f"{kind} refused: {str(e).split(':')[0][:60]}")
+        return None
+    return model, result
+
+
+def check_artifact(kind: str, spec: dict, original, result, path: Path, options: dict) -> None:
+    """The artifact loads safely, rebuilds the transformed model exactly, keeps the output shape,
+    and exports to an ONNX file that onnxruntime runs to the same outputs."""
+    raw = torch.load(path, weights_only=True)              # plain data only: no code, no pickled module
+    assert raw["format"] == "cnnscope/1" and raw["base"]["kwargs"]["spec"] == spec
+    assert [s["kind"] for s in raw["plan"]][-1] == kind
+    x = input_for(spec, batch=2, seed=7)
+    with torch.no_grad():
+        y0 = original(x)
+        y1 = result.model(x)
+    assert y1.shape == y0.shape, "the output shape changed"
+    reloaded = cnnscope.load_model(str(path))
+    with torch.no_grad():
+        assert torch.equal(reloaded(x), y1), "the artifact does not rebuild the transformed model"
+    before_s = cnnscope.summary(original, input_size=spec["input"])
+    after_s = cnnscope.summary(reloaded, input_size=spec["input"])
+    if kind == "prune":
+        assert after_s.totals.params < before_s.totals.params and after_s.totals.macs <= before_s.totals.macs
+    elif options.get("rank") != "full":
+        assert after_s.totals.macs < before_s.totals.macs, "the rewrite was applied but saves no MACs"
+    exact = (kind == "reduce" and options.get("rank") == "full") or \
+        (kind == "factorize" and options.get("rank") == "full" and options["method"] in ("asym", "lowrank")) or \
+        (kind == "stride" and all(s["fold"] for s in raw["plan"][-1]["sites"]))
+    if exact:   # the decomposition is exact at full rank; a conv + avg-pool fold is exact
+        event(f"{kind}: exact")
+        assert_close(y1, y0, rel=1e-4, what=f"{kind} {options} vs the original model")
+    check_export(reloaded, spec, path.parent, name=f"{kind}.onnx")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", [
+    pytest.param(k, marks=needs_transform(k)) for k in ("prune", "reduce", "stride", "factorize")])
+@share(0.3)
+@given(data=st.data())
+def test_transform_runs_reloads_and_exports(kind, data):
+    spec = data.draw(dag_specs(max_blocks=5, stem="conv_pool" if kind == "stride" else None), label="spec")
+    options = data.draw(transform_options(kind), label="options")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"{kind}.pt"
+        done = transform_to_artifact(kind, dag_source(spec), options, spec["input"], path)
+        if done is None:
+            assert os.listdir(tmp) == []
+            return
+        event(f"{kind}: applied")
+        check_artifact(kind, spec, *done, path, options)
+
+
+@pytest.mark.slow
+@needs_transform("prune")
+@needs_transform("stride")
+@share(0.25)
+@given(data=st.data())
+def test_transforms_compose(data):
+    """A rewrite's artifact can be pruned (and the other way round): plans replay in order."""
+    from cnnscope.loading.source import resolve
+
+    spec = data.draw(dag_specs(max_blocks=5), label="spec")
+    first, second = data.draw(st.permutations(["prune", data.draw(st.sampled_from(["reduce", "stride", "factorize"]),
+                                                                  label="rewrite")]), label="order")
+    with tempfile.TemporaryDirectory() as tmp:
+        p1, p2 = Path(tmp) / "first.pt", Path(tmp) / "second.pt"
+        o1, o2 = data.draw(transform_options(first), label="first"), data.draw(transform_options(second), label="second")
+        if transform_to_artifact(first, dag_source(spec), o1, spec["input"], p1) is None:
+            return
+        done = transform_to_artifact(second, resolve(str(p1)), o2, spec["input"], p2)
+        if done is None:
+            return
+        event("composed")
+        raw = torch.load(p2, weights_only=True)
+        assert [s["kind"] for s in raw["plan"]] == [first, second]
+        check_artifact(second, spec, *done, p2, o2)
