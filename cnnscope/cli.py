@@ -101,6 +101,11 @@ def main(argv: list[str] | None = None) -> int:
         # click turns Ctrl-C into Abort; every write is atomic, so nothing partial is left behind
         click.echo("Interrupted; no output file was written.", err=True)
         return 130
+    except click.exceptions.UsageError as e:
+        # one line, like every other bad input; the usage text is one --help away
+        where = e.ctx.command_path if e.ctx is not None else "cnnscope"
+        click.echo(f"Error: {e.format_message()} (see '{where} --help')", err=True)
+        return e.exit_code
     except click.ClickException as e:
         e.show()
         return e.exit_code
