@@ -22,6 +22,7 @@ REWRITES = (
     ("reduce (rank 0.25)", "reduce", "reduce", 0.25),
     ("factorize asym (rank 0.25)", "factorize", "asym", 0.25),
     ("factorize lowrank (rank 0.25)", "factorize", "lowrank", 0.25),
+    ("factorize tucker2 (rank 0.25)", "factorize", "tucker2", 0.25),
     ("factorize stack", "factorize", "stack", None),
 )
 PRUNE_RATIO = 0.5

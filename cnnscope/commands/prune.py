@@ -1,12 +1,10 @@
 """`cnnscope prune MODEL -o OUT.pt`: structured (channel) or unstructured pruning, optional fine-tuning."""
 from __future__ import annotations
 
-import sys
-
 import click
 
 from .options import model_options
-from .transform_helpers import transform_output_option
+from .transform_helpers import data_options, transform_output_option
 
 SCHEMA = "cnnscope.prune/1"
 
@@ -31,19 +29,7 @@ SCHEMA = "cnnscope.prune/1"
 @click.option("--unstructured", is_flag=True,
               help="Zero the smallest weights instead of removing channels (needs --sparsity). No speed-up.")
 @click.option("--sparsity", metavar="S", help="With --unstructured: fraction of conv/linear weights to zero.")
-@click.option("--data", metavar="DIR",
-              help="ImageFolder tree (DIR/train/<class>/, DIR/val/<class>/): report top-1 on val/ before "
-                   "pruning, after pruning and after fine-tuning on train/.")
-@click.option("--epochs", type=click.IntRange(min=0), default=1, show_default=True,
-              help="Fine-tuning epochs with --data (0: only measure accuracy).")
-@click.option("--lr", type=float, default=0.01, show_default=True, help="Fine-tuning learning rate (SGD, cosine).")
-@click.option("--mean", metavar="M1,M2,M3", help="Normalisation mean for --data images (default: the torchvision "
-                                                 "weights' own, else none).")
-@click.option("--std", metavar="S1,S2,S3", help="Normalisation std for --data images.")
-@click.option("--train-batch", type=click.IntRange(min=1), default=32, show_default=True,
-              help="Images per fine-tuning/evaluation batch.")
-@click.option("--device", metavar="auto|cpu|cuda", default="auto", show_default=True,
-              help="Where fine-tuning runs (auto: CUDA when available).")
+@data_options("pruning")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of --criterion random and data shuffling.")
 @click.option("--format", "-f", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.option("--dry-run", is_flag=True, help="Prune, verify and report, but write nothing (-o not needed).")
@@ -80,20 +66,16 @@ def prune(model, weights, input_size, batch_size, ratio, target_macs, target_par
     from ..analysis.diff import diff_summaries, render_diff_table
     from ..analysis.summary import build_summary
     from ..transforms.common import finish_transform
+    from .transform_helpers import AccuracySession, load_for_transform
 
     settings = _validate(model, ratio, target_macs, target_params, criterion, scope, round_to, unstructured,
                          sparsity, data, output, dry_run, device)
-    src, real, before, load_notes = _load(model, weights, input_size, batch_size)
+    src, real, before, load_notes = load_for_transform(model, weights, input_size, batch_size, verb="pruned")
     before_summary = build_summary(before)
-    splits = accuracy = None
+    session = None
     if data:
-        splits = _data(data, src, before, mean, std, train_batch, seed)
-        accuracy = {}
-        from ..transforms.finetune import evaluate, pick_device
-
-        dev = pick_device(device)
-        accuracy["before"] = evaluate(real, splits.val, dev, _bar, "top-1 before pruning").to_dict()
-        real.to("cpu")
+        session = AccuracySession(data, src, before, mean, std, train_batch, seed, device, epochs, lr, "pruning")
+        session.measure_before(real)
     started = time.perf_counter()
     if unstructured:
         from ..transforms.unstructured import prune_unstructured
@@ -107,24 +89,16 @@ def prune(model, weights, input_size, batch_size, ratio, target_macs, target_par
                                 target_macs=settings["target_macs"], target_params=settings["target_params"],
                                 ignore=ignore, round_to=round_to, seed=seed, analysis=before, inplace=True)
     seconds = time.perf_counter() - started
-    if splits is not None:
-        from ..transforms.finetune import evaluate, fine_tune
-
-        accuracy["pruned"] = evaluate(result.model, splits.val, dev, _bar, "top-1 after pruning").to_dict()
-        if epochs:
-            sparse = [r["name"] for r in result.details["layers"]] if unstructured else []
-            fine_tune(result.model, splits.train, epochs=epochs, lr=lr, device=dev, progress=_bar, keep_zero=sparse)
-            accuracy["fine_tuned"] = evaluate(result.model, splits.val, dev, _bar, "top-1 after fine-tuning").to_dict()
-            accuracy["epochs"] = epochs
-        accuracy.update(val_images=splits.val_size, train_images=splits.train_size)
-        result.model.to("cpu").eval()
+    if session is not None:
+        session.measure_after(result.model, keep_zero=[r["name"] for r in result.details["layers"]]
+                              if unstructured else ())
     after = finish_transform(src, before, result, None if dry_run else output, write=not dry_run)
     report = {
         "schema": SCHEMA, "model": before.name, "output": None if dry_run else output,
         "method": "unstructured" if unstructured else "structured",
         "seconds": round(seconds, 3),
         "details": result.details, "notes": load_notes + list(result.notes),
-        "accuracy": accuracy,
+        "accuracy": session.as_dict() if session else None,
         "diff": diff_summaries(before_summary, after, only_changed=False),
     }
     if fmt == "json":
@@ -186,61 +160,6 @@ def _validate(model, ratio, target_macs, target_params, criterion, scope, round_
     return settings
 
 
-def _weights_cached(src) -> bool:
-    import os
-
-    from torch.hub import get_dir
-
-    from ..loading.torchvision_models import resolve_weights
-
-    w = resolve_weights(src.base["name"], src.base["weights"])
-    return os.path.exists(os.path.join(get_dir(), "checkpoints", os.path.basename(w.url)))
-
-
-def _load(model: str, weights, input_size, batch_size):
-    """(source, real CPU model, its analysis, notes). Named torchvision weights that are not in the
-    local cache configure the architecture only: the model is pruned with fresh weights, said plainly."""
-    from ..analysis.engine import analyze
-    from ..loading.artifact import SOURCE_ATTR
-    from ..loading.source import resolve
-    from .transform_helpers import load_for_transform
-
-    src = resolve(model, weights)
-    if src.kind == "torchvision" and src.base.get("weights") and not src.weights_file and not _weights_cached(src):
-        from ..loading.plan import replay
-        from ..loading.torchvision_models import build
-
-        real = replay(build(src.base["name"], src.base["weights"], **src.base.get("kwargs", {})), src.plan).eval()
-        object.__setattr__(real, SOURCE_ATTR, src)
-        analysis = analyze(real, input_size=input_size, batch_size=batch_size)
-        analysis.name, analysis.source = src.display_name, src
-        note = (f"weights {src.base['weights']} are not in the local cache: pruned a freshly initialised "
-                f"{src.base['name']} configured as for those weights (pass --weights FILE for trained weights)")
-        click.echo(f"warning: {note}", err=True)
-        return src, real, analysis, [note]
-    src, real, analysis = load_for_transform(model, weights, input_size, batch_size)
-    return src, real, analysis, []
-
-
-def _data(data_dir, src, before, mean, std, batch, seed):
-    from ..data import data_loaders, normalisation_for
-    from ..errors import CnnscopeError
-
-    chw = tuple(before.input_shape[1:])
-    norm = normalisation_for(src, chw[0], mean, std)
-    splits = data_loaders(data_dir, chw, norm, batch_size=batch, seed=seed)
-    out_shape = before.graph.values[before.graph.outputs[0]].shape
-    n_out = out_shape[-1] if out_shape else 0
-    if n_out != len(splits.classes):
-        raise CnnscopeError(f"{data_dir} has {len(splits.classes)} class folders but {before.name} outputs {n_out} "
-                            f"classes; fine-tune a model with a matching classifier")
-    return splits
-
-
-def _bar(iterable, label):
-    return click.progressbar(iterable, label=label, file=sys.stderr, show_pos=True)
-
-
 def _jsonable(o):
     if hasattr(o, "tolist"):
         return o.tolist()
@@ -257,6 +176,7 @@ def render_report(report: dict, render_diff_table) -> str:
     from tabulate import tabulate
 
     from ..units import human_count
+    from .transform_helpers import render_accuracy
 
     d = report["details"]
     lines = []
@@ -304,15 +224,7 @@ def render_report(report: dict, render_diff_table) -> str:
             if len(rows) > 40:
                 lines.append(f"… and {len(rows) - 40} more changed layers (use --format json for all)")
         lines.append("MACs: 1 MAC = one multiply-accumulate; FLOPs = 2 × MACs.")
-    acc = report.get("accuracy")
-    if acc:
-        lines.append("")
-        rows = [["before pruning", _pct(acc["before"]["top1"])], ["after pruning", _pct(acc["pruned"]["top1"])]]
-        if "fine_tuned" in acc:
-            rows.append([f"after fine-tuning ({acc['epochs']} epoch{'s' if acc['epochs'] != 1 else ''})",
-                         _pct(acc["fine_tuned"]["top1"])])
-        lines.append(tabulate(rows, headers=[f"top-1 on val/ ({acc['val_images']} images)", ""],
-                              disable_numparse=True, colalign=("left", "right")))
+    lines.extend(render_accuracy(report.get("accuracy"), "pruning"))
     for note in report["notes"]:
         lines.append(f"note: {note}")
     if report["output"] is None:

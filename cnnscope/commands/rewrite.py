@@ -4,7 +4,7 @@ from __future__ import annotations
 import click
 
 from .options import model_options
-from .transform_helpers import transform_output_option
+from .transform_helpers import data_options, transform_output_option
 
 SCHEMA = "cnnscope.rewrite/1"
 
@@ -14,8 +14,10 @@ def _common(fn):
     fn = click.option("--dry-run", is_flag=True, help="Rewrite, verify and report, but write nothing (-o not needed).")(fn)
     fn = click.option("--format", "-f", "fmt", type=click.Choice(["table", "json"]), default="table",
                       show_default=True)(fn)
+    fn = data_options("the rewrite")(fn)
     fn = click.option("--seed", type=int, default=0, show_default=True,
-                      help="Seed of the random inputs the per-layer errors are measured on.")(fn)
+                      help="Seed of the random inputs the per-layer errors are measured on (without --data) and "
+                           "of data shuffling.")(fn)
     fn = click.option("--layers", "-l", metavar="GLOB", multiple=True,
                       help="Only rewrite layers matching GLOB (repeatable), e.g. 'features.*' or 'layer3.*.conv2'.")(fn)
     return model_options(fn)
@@ -34,7 +36,8 @@ def _rank_options(fn):
 @click.command(context_settings={"max_content_width": 100})
 @_common
 @_rank_options
-def reduce(model, weights, input_size, batch_size, layers, seed, fmt, dry_run, output, rank, ratio, energy):
+def reduce(model, weights, input_size, batch_size, layers, seed, data, epochs, lr, mean, std, train_batch, device, fmt,
+           dry_run, output, rank, ratio, energy):
     """Insert a 1×1 conv before each K×K conv (K ≥ 3) that reduces its input channels (GoogLeNet).
 
     \b
@@ -50,12 +53,14 @@ def reduce(model, weights, input_size, batch_size, layers, seed, fmt, dry_run, o
       cnnscope reduce model.pt --rank full --dry-run       # exact: error ~1e-7
     """
     _run("reduce", "reduce", model, weights, input_size, batch_size, layers, seed, fmt, dry_run, output,
-         dict(rank=rank, ratio=ratio, energy=energy), False)
+         dict(rank=rank, ratio=ratio, energy=energy), False, None,
+         dict(data=data, epochs=epochs, lr=lr, mean=mean, std=std, train_batch=train_batch, device=device))
 
 
 @click.command(context_settings={"max_content_width": 100})
 @_common
-def stride(model, weights, input_size, batch_size, layers, seed, fmt, dry_run, output):
+def stride(model, weights, input_size, batch_size, layers, seed, data, epochs, lr, mean, std, train_batch, device, fmt,
+           dry_run, output):
     """Give stride 2 to each conv followed (through BN/activations) by a pool, and remove the pool.
 
     \b
@@ -69,24 +74,32 @@ def stride(model, weights, input_size, batch_size, layers, seed, fmt, dry_run, o
       cnnscope stride vgg16 --dry-run
       cnnscope stride vgg16 --layers 'features.2[0-9]' -o vgg16-s2.pt
     """
-    _run("stride", None, model, weights, input_size, batch_size, layers, seed, fmt, dry_run, output, {}, False)
+    _run("stride", None, model, weights, input_size, batch_size, layers, seed, fmt, dry_run, output, {}, False, None,
+         dict(data=data, epochs=epochs, lr=lr, mean=mean, std=std, train_batch=train_batch, device=device))
 
 
 @click.command(context_settings={"max_content_width": 100})
 @_common
 @_rank_options
-@click.option("--method", "-m", metavar="stack|asym|lowrank", default="asym", show_default=True,
+@click.option("--method", "-m", metavar="stack|asym|lowrank|tucker2", default="asym", show_default=True,
               help="stack: K×K → (K−1)/2 stacked 3×3 (same receptive field, approximate init); asym: n×n → 1×n "
-                   "then n×1 (SVD, Jaderberg et al. 2014 scheme 2); lowrank: K×K conv to R channels then 1×1 (SVD).")
+                   "then n×1 (SVD, Jaderberg et al. 2014 scheme 2); lowrank: K×K conv to R channels then 1×1 (SVD); "
+                   "tucker2: 1×1 to R_in, K×K core R_in→R_out, 1×1 back (Tucker-2 / HOOI, Kim et al. 2016; the rank "
+                   "options apply to each channel side).")
+@click.option("--activation", metavar="none|relu", default="none", show_default=True,
+              help="With --method stack: the activation between the stacked 3×3 convs (VGG puts a ReLU there; "
+                   "none keeps the stack linear, so it starts closest to the original).")
 @click.option("--include-stem", is_flag=True, help="Also factorize the network's first conv (skipped by default: the "
                                                    "documents advise factorizing in the middle of the network).")
-def factorize(model, weights, input_size, batch_size, layers, seed, fmt, dry_run, output, rank, ratio, energy, method,
-              include_stem):
+def factorize(model, weights, input_size, batch_size, layers, seed, data, epochs, lr, mean, std, train_batch, device,
+              fmt, dry_run, output, rank, ratio, energy, method, activation, include_stem):
     """Factorize conv kernels: stacked 3×3, asymmetric 1×n + n×1, or low-rank pairs.
 
     \b
     Examples:
       cnnscope factorize alexnet --method stack --dry-run
+      cnnscope factorize alexnet --method stack --activation relu --data digits/ --epochs 2 -o a.pt
+      cnnscope factorize resnet50 --method tucker2 --ratio 0.5 --layers 'layer*.conv2' -o r50-t2.pt
       cnnscope factorize inception_v3 --method stack --layers '*branch5x5_2' -o i3.pt
       cnnscope factorize resnet18 --method asym --ratio 0.3 -o r18-asym.pt
       cnnscope factorize vgg16 --method lowrank --energy 0.9 -o v.pt
@@ -98,14 +111,23 @@ def factorize(model, weights, input_size, batch_size, layers, seed, fmt, dry_run
     if method not in METHODS:
         raise UnknownNameError("method", method, METHODS)
     if method == "stack" and any(v is not None for v in (rank, ratio, energy)):
-        raise CnnscopeError("--method stack has no rank: drop --rank/--ratio/--energy (or use asym or lowrank)")
+        raise CnnscopeError("--method stack has no rank: drop --rank/--ratio/--energy (or use asym, lowrank or "
+                            "tucker2)")
+    from ..transforms.rewrites import ACTIVATIONS
+
+    if activation not in ACTIVATIONS:
+        raise UnknownNameError("activation", activation, tuple(ACTIVATIONS))
+    if activation != "none" and method != "stack":
+        raise CnnscopeError(f"--activation applies to --method stack only (got --method {method}): an activation "
+                            f"inside an SVD factorization would break its exactness")
     _run("factorize", method, model, weights, input_size, batch_size, layers, seed, fmt, dry_run, output,
-         dict(rank=rank, ratio=ratio, energy=energy), include_stem)
+         dict(rank=rank, ratio=ratio, energy=energy), include_stem, activation,
+         dict(data=data, epochs=epochs, lr=lr, mean=mean, std=std, train_batch=train_batch, device=device))
 
 
 # --------------------------------------------------------------------------------- the shared body
 def _run(kind, method, model, weights, input_size, batch_size, layers, seed, fmt, dry_run, output, rank_opts,
-         include_stem):
+         include_stem, activation, data_opts):
     import json
 
     from ..analysis.diff import diff_summaries
@@ -113,7 +135,7 @@ def _run(kind, method, model, weights, input_size, batch_size, layers, seed, fmt
     from ..errors import CnnscopeError
     from ..transforms.common import finish_transform
     from ..transforms.rewrites import RankSpec, rewrite
-    from .transform_helpers import load_for_transform
+    from .transform_helpers import AccuracySession, load_for_transform
 
     if not output and not dry_run:
         raise CnnscopeError("missing -o/--output: say where to write the rewritten artifact (or use --dry-run)")
@@ -121,15 +143,28 @@ def _run(kind, method, model, weights, input_size, batch_size, layers, seed, fmt
         from ..fileio import check_output_path
 
         check_output_path(output, model)
+    if data_opts["device"] not in ("auto", "cpu", "cuda"):
+        raise CnnscopeError(f"unknown --device '{data_opts['device']}'; choose auto, cpu or cuda")
     ranks = RankSpec.parse(**rank_opts) if kind != "stride" and method != "stack" else None
-    src, real, before = load_for_transform(model, weights, input_size, batch_size)
+    src, real, before, load_notes = load_for_transform(model, weights, input_size, batch_size, verb="rewrote")
     before_summary = build_summary(before)
+    session = inputs = None
+    if data_opts["data"]:
+        d = data_opts
+        session = AccuracySession(d["data"], src, before, d["mean"], d["std"], d["train_batch"], seed, d["device"],
+                                  d["epochs"], d["lr"], "the rewrite")
+        session.measure_before(real)
+        inputs = session.sample_inputs()
     result = rewrite(real, kind, method=method, ranks=ranks, layers=list(layers), include_stem=include_stem,
-                     analysis=before, inplace=True, seed=seed)
+                     activation=activation, analysis=before, inplace=True, seed=seed, inputs=inputs)
+    if session is not None:
+        session.measure_after(result.model)
     after = finish_transform(src, before, result, None if dry_run else output, write=not dry_run)
     diff = diff_summaries(before_summary, after, only_changed=False)
     report = {"schema": SCHEMA, "model": before.name, "output": None if dry_run else output, "kind": kind,
-              "method": method, "details": result.details, "notes": list(result.notes),
+              "method": method, "details": result.details, "notes": load_notes + list(result.notes),
+              "error_inputs": f"{len(inputs)} val/ images" if inputs is not None else "random normal",
+              "accuracy": session.as_dict() if session else None,
               "sites": _site_rows(result.details, diff), "diff": diff}
     if fmt == "json":
         click.echo(json.dumps(report, indent=2))
@@ -163,7 +198,10 @@ def _change(s: dict) -> str:
         how = "fold (exact)" if s["fold"] else "stride"
         return f"{'×'.join(map(str, s['kernel']))} s{s['stride'][0]} p{s['padding'][0]}, {s['pool']} removed ({how})"
     chans = "→".join(map(str, s["channels"]))
-    return f"{' + '.join(s['kernels'])} ({chans})" + (f", rank {s['rank']}" if "rank" in s else "")
+    rank = s.get("rank")
+    if isinstance(rank, list):
+        rank = "×".join(map(str, rank))
+    return f"{' + '.join(s['kernels'])} ({chans})" + (f", rank {rank}" if rank is not None else "")
 
 
 def _rf(v) -> str:
@@ -192,12 +230,18 @@ def render_report(report: dict) -> str:
     lines.append(tabulate(rows, headers=["layer", "rewrite", "params before", "params after", "MACs before",
                                          "MACs after", "RF before", "RF after", "rel. error"], disable_numparse=True))
     if "output_error" in d:
-        lines.append(f"relative error of the model output on a random input: {d['output_error']:.2e}")
+        on = "a random input" if report["error_inputs"] == "random normal" else report["error_inputs"]
+        lines.append(f"relative error of the model output on {on}: {d['output_error']:.2e}")
     if d["skipped"]:
         lines.append("skipped: " + "; ".join(f"{s['name']} ({s['reason']})" for s in d["skipped"][:8])
                      + (f"; … {len(d['skipped']) - 8} more (--format json)" if len(d["skipped"]) > 8 else ""))
-    lines.append("MACs: 1 MAC = one multiply-accumulate; FLOPs = 2 × MACs. Errors: ‖new − old‖ / ‖old‖ of each "
-                 "layer's output on random inputs.")
+    on = ("random inputs" if report["error_inputs"] == "random normal"
+          else f"the activations of {report['error_inputs']}")
+    lines.append(f"MACs: 1 MAC = one multiply-accumulate; FLOPs = 2 × MACs. Errors: ‖new − old‖ / ‖old‖ of each "
+                 f"layer's output on {on}.")
+    from .transform_helpers import render_accuracy
+
+    lines.extend(render_accuracy(report.get("accuracy"), "the rewrite"))
     for note in report["notes"]:
         lines.append(f"note: {note}")
     if report["output"] is None:

@@ -19,6 +19,12 @@ intermediate channels); the SVD of the ``(C_in·K_w) × (C_out·K_h)`` unfolding
 optimum in the filter-reconstruction sense (Tai et al. 2016). The singular values are split evenly
 (``√σ`` to each side) so both new layers have comparable scales for fine-tuning.
 
+``tucker2`` (Kim et al. 2016, "Compression of deep convolutional neural networks for fast and low
+power mobile applications") keeps the K×K kernel but shrinks both channel sides: 1×1 (C_in→R_in),
+K×K (R_in→R_out), 1×1 (R_out→C_out). Its two ranks come from the SVDs of the ``C_in`` and ``C_out``
+unfoldings (HOSVD, refined by a few HOOI sweeps, see :func:`tucker2_factors`); exact at full rank
+``(C_in, C_out)``.
+
 ``stack`` (K×K → (K−1)/2 stacked 3×3) has no closed form: see :func:`stack_factors`.
 
 All math runs in float64 and the results are cast back to the weight's dtype.
@@ -157,10 +163,44 @@ def lowrank_factors(w: torch.Tensor, rank: int) -> ConvFactors:
     return ConvFactors([a.to(w.dtype).contiguous(), u.to(w.dtype).contiguous()])
 
 
+def tucker2_factors(w: torch.Tensor, ranks: tuple[int, int], sweeps: int = 5) -> ConvFactors:
+    """1×1 ``P`` (R_in, C_in, 1, 1), K×K core ``G`` (R_out, R_in, K_h, K_w), 1×1 ``U`` (C_out, R_out, 1, 1).
+
+    ``W[o, c] ≈ Σ_{r,s} U[o, r] · G[r, s] · P[s, c]`` with orthonormal ``U`` and ``P``: for fixed
+    factors the best core is ``G = Uᵀ ×₀ W ×₁ P`` (a projection), so only ``U`` and ``P`` are searched.
+    Start: HOSVD (top left singular vectors of the ``C_out`` and ``C_in`` unfoldings); then HOOI
+    sweeps (each factor = top singular vectors of ``W`` projected on the other), which never increase
+    the error. At ``ranks = (C_in, C_out)`` the factors are square orthogonal and the product is exact.
+    """
+    c_out, c_in, kh, kw = _shape(w)
+    r_in, r_out = ranks
+    if not (1 <= r_in <= c_in and 1 <= r_out <= c_out):
+        raise CnnscopeError(f"Tucker-2 ranks ({r_in}, {r_out}) outside 1..({c_in}, {c_out}) for this layer")
+    t = w.detach().double()
+    u = torch.linalg.svd(lowrank_matrix(t), full_matrices=False)[0][:, :r_out]     # (C_out, R_out)
+    p = torch.linalg.svd(reduce_matrix(t), full_matrices=False)[0][:, :r_in]       # (C_in, R_in)
+    if (r_in, r_out) != (c_in, c_out):
+        for _ in range(sweeps):
+            on_in = torch.einsum("ocyx,cs->osyx", t, p)                            # W ×₁ Pᵀ
+            u = torch.linalg.svd(on_in.reshape(c_out, -1), full_matrices=False)[0][:, :r_out]
+            on_out = torch.einsum("ocyx,or->rcyx", t, u)                           # W ×₀ Uᵀ
+            p = torch.linalg.svd(on_out.permute(1, 0, 2, 3).reshape(c_in, -1), full_matrices=False)[0][:, :r_in]
+    core = torch.einsum("ocyx,or,cs->rsyx", t, u, p)
+    return ConvFactors([p.T.reshape(r_in, c_in, 1, 1).to(w.dtype).contiguous(), core.to(w.dtype).contiguous(),
+                        u.reshape(c_out, r_out, 1, 1).to(w.dtype).contiguous()])
+
+
+def tucker2_singular_values(w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """σ of the ``C_in`` and the ``C_out`` unfoldings (what ``--energy`` reads for each Tucker-2 rank)."""
+    t = w.detach().double()
+    return torch.linalg.svdvals(reduce_matrix(t)), torch.linalg.svdvals(lowrank_matrix(t))
+
+
 FACTORS: dict[str, Callable[[torch.Tensor, int], ConvFactors]] = {
     "reduce": reduce_factors,
     "asym": asym_factors,
     "lowrank": lowrank_factors,
+    "tucker2": tucker2_factors,
 }
 
 

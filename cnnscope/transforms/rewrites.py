@@ -2,19 +2,22 @@
 
 * ``reduce``    — a 1×1 conv before a K×K conv shrinks its input channels (GoogLeNet).
 * ``stride``    — a stride-2 conv replaces conv (stride 1) + pooling: it computes a quarter of its outputs.
-* ``factorize`` — ``stack`` (K×K → (K−1)/2 stacked 3×3), ``asym`` (n×n → 1×n then n×1) and
-  ``lowrank`` (K×K conv to R channels then 1×1), initialised by SVD (see :mod:`.decompose`).
+* ``factorize`` — ``stack`` (K×K → (K−1)/2 stacked 3×3, optionally with an activation between them),
+  ``asym`` (n×n → 1×n then n×1), ``lowrank`` (K×K conv to R channels then 1×1) and ``tucker2``
+  (1×1, K×K core, 1×1), initialised by SVD (see :mod:`.decompose`).
 
 Each rewrite is split in three: *plan* (structure only, from the analysis graph of the meta model, so
 ``advise`` can use it), the registered plan *step* (replays the structure on any model, meta included),
 and *init* (fills the new layers from the old weights, only for real models). Step data is plain:
 ``{"kind": "factorize", "method": "asym", "sites": [{"name", "convs": [{in, out, kernel, stride,
-padding, dilation, bias}]}]}`` — a site's module is replaced by an ``nn.Sequential`` of those convs.
+padding, dilation, bias}]}]}`` — a site's module is replaced by an ``nn.Sequential`` of those convs
+(with ``"activation": "relu"``, a ReLU between consecutive convs).
 ``stride`` sites are ``{"name", "pool", "kernel", "stride", "padding"}``: the conv gets the new
 geometry and the pool becomes ``nn.Identity``.
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 from dataclasses import dataclass
@@ -29,7 +32,9 @@ from . import decompose
 from .common import TransformResult
 from .sites import conv_sites, plain_conv_reason, stride_sites
 
-METHODS = ("stack", "asym", "lowrank")
+METHODS = ("stack", "asym", "lowrank", "tucker2")
+#: activations ``stack --activation`` can put between the stacked convs
+ACTIVATIONS = {"none": None, "relu": nn.ReLU}
 DEFAULT_RATIO = 0.25
 
 
@@ -50,10 +55,16 @@ def _conv(spec: dict, device, dtype) -> nn.Conv2d:
 
 
 def _replace_with_convs(model: nn.Module, step: dict) -> nn.Module:
+    act = ACTIVATIONS[step.get("activation") or "none"]
     for site in step["sites"]:
         old = _get(model, site["name"])
         w = old.weight
-        _set(model, site["name"], nn.Sequential(*[_conv(c, w.device, w.dtype) for c in site["convs"]]))
+        layers: list[nn.Module] = []
+        for j, c in enumerate(site["convs"]):
+            if j and act is not None:
+                layers.append(act())
+            layers.append(_conv(c, w.device, w.dtype))
+        _set(model, site["name"], nn.Sequential(*layers))
     return model
 
 
@@ -119,7 +130,21 @@ class RankSpec:
     def forced(self) -> bool:
         return self.rank == "full"
 
-    def choose(self, method: str, name: str, w: torch.Tensor, full: int) -> int:
+    def choose(self, method: str, name: str, w: torch.Tensor, full):
+        """The rank of ``method`` at layer ``name`` (an int; for ``tucker2`` a pair (R_in, R_out), each
+        side chosen the same way against its own full rank ``full = (C_in, C_out)``)."""
+        if method == "tucker2":
+            if isinstance(self.rank, int) and self.rank > max(full):
+                raise CnnscopeError(f"--rank {self.rank} is above the full ranks {full} of {name} (tucker2); use "
+                                    f"--rank full, a smaller rank, or --layers to leave {name} out")
+            if isinstance(self.rank, int):
+                return tuple(min(self.rank, f) for f in full)
+            if self.energy is not None:
+                if w.device.type == "meta":
+                    raise CnnscopeError("--energy needs a model with weights")
+                return tuple(decompose.rank_for_energy(sv, self.energy)
+                             for sv in decompose.tucker2_singular_values(w))
+            return tuple(self.choose("lowrank", name, w, f) for f in full)
         if self.rank == "full":
             return full
         if isinstance(self.rank, int):
@@ -168,11 +193,15 @@ def _decomposed_convs(method: str, m: nn.Conv2d, rank: int) -> list[dict]:
     if method == "asym":
         return [_spec(i, rank, (1, kw), (1, s[1]), (0, p[1]), (1, d[1]), False),
                 _spec(rank, o, (kh, 1), (s[0], 1), (p[0], 0), (d[0], 1), b)]
+    if method == "tucker2":
+        r_in, r_out = rank
+        return [_spec(i, r_in, (1, 1), (1, 1), (0, 0), (1, 1), False), _spec(r_in, r_out, (kh, kw), s, p, d, False),
+                _spec(r_out, o, (1, 1), (1, 1), (0, 0), (1, 1), b)]
     return [_spec(i, rank, (kh, kw), s, p, d, False), _spec(rank, o, (1, 1), (1, 1), (0, 0), (1, 1), b)]
 
 
 def _stack_convs(m: nn.Conv2d) -> list[dict]:
-    k, n = m.kernel_size[0], (m.kernel_size[0] - 1) // 2
+    n = (m.kernel_size[0] - 1) // 2
     c = min(m.in_channels, m.out_channels)
     widths = [m.in_channels] + [c] * (n - 1) + [m.out_channels]
     p = m.padding[0]
@@ -189,6 +218,8 @@ def _why_not(method: str, m: nn.Conv2d) -> str | None:
     kh, kw = m.kernel_size
     if method == "reduce" and min(kh, kw) < 3:
         return f"{kh}×{kw} kernel: reduce applies before K×K convs with K ≥ 3"
+    if method == "tucker2" and kh == kw == 1:
+        return "1×1 kernel: tucker2 keeps the kernel, use lowrank for 1×1 convs"
     if method == "asym" and (kh < 2 or kw < 2):
         return f"{kh}×{kw} kernel is already one-dimensional"
     if method == "stack":
@@ -202,15 +233,24 @@ def _why_not(method: str, m: nn.Conv2d) -> str | None:
 
 
 def plan_decomposition(kind: str, method: str, analysis, real: nn.Module | None, ranks: RankSpec | None,
-                       layers=None, include_stem: bool = False) -> tuple[dict, list[dict]]:
-    """(plan step, skipped sites) for ``reduce`` (method "reduce") or ``factorize`` (stack/asym/lowrank).
+                       layers=None, include_stem: bool = False,
+                       activation: str | None = None) -> tuple[dict, list[dict]]:
+    """(plan step, skipped sites) for ``reduce`` (method "reduce") or ``factorize`` (stack/asym/lowrank/
+    tucker2). ``activation`` ("relu"; only with ``stack``) goes between the stacked convs.
 
     Sites that would not save MACs are skipped unless ``--rank full`` forces the exact decomposition.
     ``real`` (the model with weights) is needed only for ``--energy``.
     """
     if method not in ("reduce",) + METHODS:
         raise UnknownNameError("method", method, METHODS)
+    if activation not in (None, "none") and method != "stack":
+        raise CnnscopeError(f"--activation applies to --method stack only (got --method {method}): an activation "
+                            f"inside an SVD factorization would break its exactness")
+    if activation is not None and activation not in ACTIVATIONS:
+        raise UnknownNameError("activation", activation, tuple(ACTIVATIONS))
     step = {"kind": kind, "method": method, "sites": []}
+    if activation not in (None, "none"):
+        step["activation"] = activation
     skipped = []
     real_modules = dict(real.named_modules()) if real is not None else {}
     for site in conv_sites(analysis, layers):
@@ -228,7 +268,7 @@ def plan_decomposition(kind: str, method: str, analysis, real: nn.Module | None,
             rank = None
         else:
             o, i, (kh, kw) = m.out_channels, m.in_channels, m.kernel_size
-            full = decompose.full_rank(method, o, i, kh, kw)
+            full = (i, o) if method == "tucker2" else decompose.full_rank(method, o, i, kh, kw)
             w = real_modules[site.name].weight if site.name in real_modules else m.weight
             rank = ranks.choose(method, site.name, w, full)
             convs = _decomposed_convs(method, m, rank)
@@ -242,7 +282,7 @@ def plan_decomposition(kind: str, method: str, analysis, real: nn.Module | None,
             continue
         entry = {"name": site.name, "convs": convs}
         if rank is not None:
-            entry["rank"] = int(rank)
+            entry["rank"] = [int(r) for r in rank] if isinstance(rank, tuple) else int(rank)
         step["sites"].append(entry)
     return step, skipped
 
@@ -262,13 +302,14 @@ def _init_decomposed(method: str, old: nn.Conv2d, new: nn.Sequential, site: dict
         if method == "stack":
             ws = decompose.stack_factors(w, site["convs"][0]["out"])[0].weights
         else:
-            ws = decompose.FACTORS[method](w, site["rank"]).weights
-        for conv, wt in zip(new, ws):
+            rank = tuple(site["rank"]) if isinstance(site["rank"], list) else site["rank"]
+            ws = decompose.FACTORS[method](w, rank).weights
+        for conv, wt in zip([m for m in new if isinstance(m, nn.Conv2d)], ws):
             conv.weight.copy_(wt)
             if conv.bias is not None:
                 conv.bias.zero_()
         if old.bias is not None:
-            new[-1].bias.copy_(old.bias)
+            new[-1].bias.copy_(old.bias)              # the last layer of a replacement is always a conv
 
 
 def _init_stride(old: nn.Conv2d, new: nn.Conv2d, pool: nn.Module, site: dict) -> None:
@@ -288,11 +329,17 @@ def _rel_err(a: torch.Tensor, b: torch.Tensor) -> float:
 
 # ------------------------------------------------------------------------------------ the rewrites
 def rewrite(model: nn.Module, kind: str, *, method: str | None = None, ranks: RankSpec | None = None,
-            layers=None, include_stem: bool = False, analysis=None, input_size=None, inplace: bool = False,
-            seed: int = 0) -> TransformResult:
+            layers=None, include_stem: bool = False, activation: str | None = None, analysis=None,
+            input_size=None, inplace: bool = False, seed: int = 0, inputs: torch.Tensor | None = None
+            ) -> TransformResult:
     """Apply one rewrite to a real model; returns the new model, its plan step and per-site details
     (params/MACs are left to the summaries; ``details["sites"][i]["rel_error"]`` is the relative output
-    error of that layer on random inputs, ``details["output_error"]`` that of the whole model).
+    error of that layer, ``details["output_error"]`` that of the whole model).
+
+    Errors are measured on ``inputs`` (a batch of real images, e.g. from ``--data``): each layer on
+    the activations that reach it; without ``inputs``, on random normal inputs of each layer's input
+    shape (seeded by ``seed``), which measures how well the new layers reproduce the old ones on any
+    input, not on the data's distribution.
 
     >>> r = rewrite(cnnscope.load_model("vgg16"), "stride")
     >>> r = rewrite(model, "factorize", method="asym", ranks=RankSpec.parse(rank="full"))
@@ -308,7 +355,7 @@ def rewrite(model: nn.Module, kind: str, *, method: str | None = None, ranks: Ra
     else:
         method = "reduce" if kind == "reduce" else (method or "asym")
         step, skipped = plan_decomposition(kind, method, analysis, model, ranks or RankSpec.parse(), layers,
-                                           include_stem)
+                                           include_stem, activation)
     if not step["sites"]:
         where = f" matching --layers {' '.join(layers)}" if layers else ""
         reasons = "; ".join(f"{s['name']}: {s['reason']}" for s in skipped[:3])
@@ -319,10 +366,10 @@ def rewrite(model: nn.Module, kind: str, *, method: str | None = None, ranks: Ra
     out.eval()
     graph = analysis.graph
     gen = torch.Generator().manual_seed(seed)
-    x = torch.randn(*analysis.input_shape, generator=gen)
-    with torch.no_grad():
-        ref = out(x)
+    x = torch.randn(*analysis.input_shape, generator=gen) if inputs is None else inputs
     olds = {s["name"]: _get(out, s["name"]) for s in step["sites"]}
+    with torch.no_grad(), _capture_inputs(olds) as seen:
+        ref = out(x)
     pools = {s["name"]: _get(out, s["pool"]) for s in step["sites"]} if kind == "stride" else {}
     chains = {s["name"]: [_get(out, n) for n in s["through"]] for s in step["sites"]} if kind == "stride" else {}
     {"stride": apply_stride}.get(kind, _replace_with_convs)(out, step)
@@ -333,7 +380,10 @@ def rewrite(model: nn.Module, kind: str, *, method: str | None = None, ranks: Ra
             _init_stride(old, new, pools[s["name"]], s)
         else:
             _init_decomposed(step["method"], old, new, s)
-        xin = torch.randn(*graph.values[graph.calls_of(s["name"])[0].inputs[0]].shape, generator=gen)
+        if inputs is None:
+            xin = torch.randn(*graph.values[graph.calls_of(s["name"])[0].inputs[0]].shape, generator=gen)
+        else:
+            xin = seen[s["name"]]
         with torch.no_grad():
             if kind == "stride":
                 a, b = old(xin), new(xin)
@@ -360,7 +410,29 @@ def rewrite(model: nn.Module, kind: str, *, method: str | None = None, ranks: Ra
     if kind == "factorize" and step["method"] == "stack":
         notes.append("stack initialisation is approximate (alternating least squares fit of the 3×3 kernels to the "
                      "original kernel; the borders differ too): fine-tune")
+        if step.get("activation"):
+            notes.append(f"--activation {step['activation']}: the kernels are fitted as if the stack were linear, so "
+                         f"the {step['activation']} between them moves the output further from the original: "
+                         f"fine-tune (it adds the non-linearity the documents credit the 3×3 stacks with)")
     return TransformResult(out, [step], notes, details)
+
+
+@contextlib.contextmanager
+def _capture_inputs(modules: dict[str, nn.Module]):
+    """Within the block, ``seen[name]`` is the input of the first call of each module."""
+    seen: dict[str, torch.Tensor] = {}
+
+    def hook(name):
+        def record(mod, args):
+            seen.setdefault(name, args[0].detach())
+        return record
+
+    handles = [m.register_forward_pre_hook(hook(n)) for n, m in modules.items()]
+    try:
+        yield seen
+    finally:
+        for h in handles:
+            h.remove()
 
 
 def _update_source(model: nn.Module, step: dict) -> None:

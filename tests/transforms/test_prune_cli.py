@@ -117,7 +117,7 @@ def test_fine_tune_reports_accuracy(run, tmp_path):
     assert code == 0, err
     acc = json.loads(stdout)["accuracy"]
     assert acc["val_images"] == 10 and acc["train_images"] == 20 and acc["epochs"] == 1
-    for stage in ("before", "pruned", "fine_tuned"):
+    for stage in ("before", "after", "fine_tuned"):
         assert acc[stage]["total"] == 10 and 0 <= acc[stage]["correct"] <= 10
     assert out.exists()
 

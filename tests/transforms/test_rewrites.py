@@ -106,7 +106,8 @@ def test_stride_exact_fold_and_reload(base_artifact, tmp_path, cli):
 
 # ------------------------------------------------------------------------------------ exactness
 @pytest.mark.parametrize("args", [("reduce", "--rank", "full"), ("factorize", "--method", "asym", "--rank", "full"),
-                                  ("factorize", "--method", "lowrank", "--rank", "full")])
+                                  ("factorize", "--method", "lowrank", "--rank", "full"),
+                                  ("factorize", "--method", "tucker2", "--rank", "full")])
 def test_full_rank_reproduces_outputs(base_artifact, tmp_path, cli, args):
     out = tmp_path / "f.pt"
     code, stdout, err = cli(*args[:1], base_artifact, *args[1:], "-i", "32", "-o", out, "--format", "json")
@@ -136,6 +137,60 @@ def test_error_falls_monotonically_with_rank(base_artifact):
         assert errs[-1] < 1e-4 and errs[0] > 1e-2
 
 
+# ------------------------------------------------------------------------------------------ tucker2
+def test_tucker2_structure_and_counts(base_artifact):
+    """Layer "2" (16→32, 5×5, bias, 32×32 map) at ratio 0.5: ranks (8, 16), so 1×1 16→8, 5×5 8→16, 1×1 16→32."""
+    from cnnscope import summary
+    from cnnscope.transforms.rewrites import RankSpec, rewrite
+
+    r = rewrite(_load(base_artifact), "factorize", method="tucker2", ranks=RankSpec.parse(ratio="0.5"),
+                layers=["2"], input_size=(3, 32, 32))
+    seq = r.model[2]
+    assert [(c.in_channels, c.out_channels, c.kernel_size) for c in seq] == [(16, 8, (1, 1)), (8, 16, (5, 5)),
+                                                                           (16, 32, (1, 1))]
+    # by hand: 16·8 + 8·16·25 + 16·32 + 32 (bias) params; each conv's MACs at 32×32 (padding 2 keeps the size)
+    params = 16 * 8 + 8 * 16 * 25 + 16 * 32 + 32
+    macs = (16 * 8 + 8 * 16 * 25 + 16 * 32) * 32 * 32
+    assert sum(p.numel() for p in seq.parameters()) == params == 3872
+    s = summary(r.model, input_size=(3, 32, 32))
+    assert sum(s.layer(f"2.{j}").macs for j in range(3)) == macs
+
+
+def test_tucker2_error_falls_with_rank(base_artifact):
+    from cnnscope.transforms.rewrites import RankSpec, rewrite
+
+    model = _load(base_artifact)
+    ref = _out(model)
+    errs = []
+    for rank in (2, 4, 8, 12, 16, "full"):          # (min(R, 16), min(R, 32)); full = (16, 32)
+        r = rewrite(model, "factorize", method="tucker2", ranks=RankSpec.parse(rank=str(rank)), layers=["2"],
+                    input_size=(3, 32, 32))
+        errs.append(_rel(ref, _out(r.model)))
+    assert all(a > b for a, b in zip(errs, errs[1:])), errs
+    assert errs[-1] < 1e-4 and errs[0] > 1e-2
+
+
+# ---------------------------------------------------------------------------- errors on --data inputs
+def test_errors_measured_on_given_inputs(base_artifact):
+    """With real inputs, the reported model error is ‖new(x) − old(x)‖ / ‖old(x)‖ on exactly those inputs."""
+    from cnnscope.transforms.rewrites import RankSpec, rewrite
+
+    model = _load(base_artifact)
+    x = torch.rand(4, 3, 32, 32, generator=torch.Generator().manual_seed(5))
+    with torch.no_grad():
+        old = model(x)
+    r = rewrite(model, "factorize", method="asym", ranks=RankSpec.parse(rank="8"), input_size=(3, 32, 32), inputs=x)
+    with torch.no_grad():
+        new = r.model(x)
+    assert r.details["output_error"] == pytest.approx(_rel(old, new), rel=1e-6)
+    # the per-layer error of the first rewritten layer, on the activation that reaches it
+    with torch.no_grad():
+        h = model[1](model[0](x))
+        site = r.details["sites"][0]
+        assert site["name"] == "2"
+        assert site["rel_error"] == pytest.approx(_rel(model[2](h), r.model[2](h)), rel=1e-6)
+
+
 # ------------------------------------------------------------------------------------------ stack
 def test_stack_sites_alexnet_and_inception():
     from cnnscope.analysis.engine import analyze
@@ -156,6 +211,22 @@ def test_stack_sites_alexnet_and_inception():
     step, _ = plan_decomposition("factorize", "stack", i3, None, None)
     assert sorted(s["name"] for s in step["sites"]) == ["Mixed_5b.branch5x5_2.conv", "Mixed_5c.branch5x5_2.conv",
                                                          "Mixed_5d.branch5x5_2.conv"]
+
+
+def test_stack_with_activation(base_artifact, tmp_path, cli):
+    out = tmp_path / "act.pt"
+    code, stdout, err = cli("factorize", base_artifact, "-i", "32", "--method", "stack", "--activation", "relu",
+                            "-o", out, "--format", "json")
+    assert code == 0, err
+    reloaded = _load(out)
+    assert [type(m).__name__ for m in reloaded[2]] == ["Conv2d", "ReLU", "Conv2d"]
+    assert torch.load(out, weights_only=True)["plan"][-1]["activation"] == "relu"
+    # the same rewrite without the ReLU: identical weights, so the ReLU is the only difference
+    linear = tmp_path / "lin.pt"
+    assert cli("factorize", base_artifact, "-i", "32", "--method", "stack", "-o", linear)[0] == 0
+    a, b = _load(linear), reloaded
+    assert torch.equal(a[2][0].weight, b[2][0].weight) and torch.equal(a[2][1].weight, b[2][2].weight)
+    assert not torch.equal(_out(a), _out(b))
 
 
 def test_stack_keeps_receptive_field(base_artifact, cli):
@@ -197,6 +268,10 @@ def test_rewrite_and_prune_compose(base_artifact, tmp_path, cli):
     (("factorize", "--method", "svd"), "method"),
     (("reduce", "--rank", "0"), "--rank"),
     (("factorize", "--method", "stack", "--rank", "4"), "stack"),
+    (("factorize", "--method", "asym", "--activation", "relu"), "--activation applies to --method stack"),
+    (("factorize", "--method", "stack", "--activation", "tanh"), "activation"),
+    (("factorize", "--method", "tucker2", "--rank", "33"), "above the full ranks (16, 32)"),
+    (("stride", "--device", "tpu"), "--device"),
 ])
 def test_bad_input_one_line_no_file(base_artifact, tmp_path, args, contains):
     out = tmp_path / "bad.pt"
@@ -214,3 +289,18 @@ def test_table_output(base_artifact, cli):
     code, out, err = cli("reduce", base_artifact, "-i", "32", "--ratio", "0.5", "--dry-run")
     assert code == 0, err
     assert "rel. error" in out and "receptive field" in out and "dry run" in out
+
+
+def test_rewrite_with_data_reports_accuracy(tmp_path, cli):
+    from tests.transforms.test_prune_cli import _tiny_image_folder
+
+    _tiny_image_folder(tmp_path / "data", per_class=2)           # 8×8 images, resized to mnist_cnn's 28×28
+    code, stdout, err = cli("stride", "mnist_cnn", "--data", tmp_path / "data", "--epochs", "1", "--device", "cpu",
+                            "--dry-run", "--format", "json")
+    assert code == 0, err
+    r = json.loads(stdout)
+    acc = r["accuracy"]
+    assert acc["val_images"] == 10 and acc["train_images"] == 20 and acc["epochs"] == 1
+    for stage in ("before", "after", "fine_tuned"):
+        assert acc[stage]["total"] == 10 and 0 <= acc[stage]["correct"] <= 10
+    assert r["error_inputs"] == "10 val/ images"
