@@ -302,6 +302,9 @@ def _postprocess(path: Path, model_name: str, exporter: str, data: bytes | None 
     inputs = [v for v in proto.graph.input if v.name not in inits]
     del proto.graph.input[:]
     proto.graph.input.extend(inputs)
+    from .ceil_pools import fix_ceil_mode_pools
+
+    fix_ceil_mode_pools(proto)        # static shapes of ceil_mode pools as PyTorch computes them
     for key, value in (("cnnscope.model", model_name), ("cnnscope.exporter", exporter)):
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, value

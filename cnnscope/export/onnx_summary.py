@@ -249,6 +249,30 @@ def _fix_input_shapes(model, path: str, input_size, batch_size: int | None) -> l
     return fixed_shapes
 
 
+def weightless_copy(model):
+    """A copy of ``model`` for shape inference only: the same nodes, inputs and outputs, with the large
+    float initializers replaced by typed inputs of their shapes (so no weight data is copied)."""
+    import onnx
+
+    light = onnx.ModelProto()
+    light.ir_version = model.ir_version
+    light.opset_import.extend(model.opset_import)
+    light.functions.extend(model.functions)
+    g = light.graph
+    g.name = model.graph.name
+    g.node.extend(model.graph.node)
+    g.input.extend(model.graph.input)
+    g.output.extend(model.graph.output)
+    names = {v.name for v in model.graph.input}
+    for t in model.graph.initializer:
+        if t.data_type in _FLOAT_TYPES and _prod(t.dims) > 64:
+            if t.name not in names:
+                g.input.append(onnx.helper.make_tensor_value_info(t.name, t.data_type, list(t.dims)))
+        else:
+            g.initializer.append(t)
+    return light
+
+
 def infer_shapes(model) -> dict[str, tuple[tuple | None, int]]:
     """name -> (dims, elem_type) for every value the file or ONNX shape inference knows.
 
@@ -453,9 +477,17 @@ def onnx_summary(path: str | os.PathLike, input_size=None, batch_size: int | Non
     inits = classify_initializers(graph)
     external = any(t.data_location == onnx.TensorProto.EXTERNAL for t in graph.initializer)
     input_shapes = _fix_input_shapes(model, str(path), input_size, batch_size)
+    from .ceil_pools import fix_ceil_mode_pools
+
+    # shapes as onnxruntime runs them, not as ONNX inference keeps them; what cannot be fixed is measured
+    _, unfixable = fix_ceil_mode_pools(model)
     shapes = infer_shapes(model)
     unknown_values = [o for n in graph.node if n.op_type != "Constant" for o in n.output
                       if o and not _concrete(shapes.get(o, (None, 0))[0])]
+    if unfixable:
+        from .ceil_pools import downstream_values
+
+        unknown_values = sorted(set(unknown_values) | set(downstream_values(graph, unfixable)))
     if unknown_values:
         shapes.update(shapes_from_onnxruntime(path, input_shapes, unknown_values, external))
 

@@ -55,7 +55,7 @@ def out_size(h: int, k: int, s: int, p: int, d: int = 1, ceil: bool = False) -> 
 
 def ceil_drops_last_window(h: int, k: int, s: int, p: int, d: int = 1) -> bool:
     """A ``ceil_mode`` pool where PyTorch drops the last window because it would start in the right
-    padding (ONNX's ceil_mode keeps it: the known export mismatch these tests xfail on)."""
+    padding (ONNX's ceil_mode keeps it; cnnscope rewrites such pools when it exports and summarises)."""
     num = h + 2 * p - d * (k - 1) - 1
     return num >= 0 and (-(-num // s)) * s >= h + p
 
