@@ -78,6 +78,20 @@ def signal_input_size(name: str, model: nn.Module, input_size: Any) -> tuple[int
     return dims
 
 
+def input_chw(name: str, model: nn.Module, input_size: Any, default: Any = None) -> tuple[int, ...]:
+    """(C, *spatial) of the input to analyse or export ``model`` on: ``input_size`` if given (CxHxW,
+    HxW or one side; CxL / CxDxHxW for 1-D / 3-D first convs), else ``default`` (the model's natural
+    size, or None), else C×224×224 with C read from the first conv. 1-D/3-D models need a size."""
+    signal = signal_input_size(name, model, input_size if input_size is not None else default)
+    if signal is not None:
+        return signal
+    if default is None:
+        default = (_first_conv_channels(model) or 3, 224, 224)
+    if input_size is None:
+        return tuple(default)
+    return parse_input_size(input_size, default_channels=default[0])
+
+
 def analyze(model_or_spec: nn.Module | str | ModelSource, input_size: Any = None, weights: str | None = None,
             batch_size: int = 1) -> Analysis:
     """Build ``model_or_spec`` on meta tensors and record its forward pass once."""
@@ -103,16 +117,7 @@ def analyze(model_or_spec: nn.Module | str | ModelSource, input_size: Any = None
         model = build_meta(src)
         name = src.display_name
         default = default_input_size(src) if src.kind in ("torchvision", "builtin") or "input_size" in src.base else None
-    signal = signal_input_size(name, model, input_size if input_size is not None else default)
-    if default is None:
-        default = (_first_conv_channels(model) or 3, 224, 224)
-    if signal is not None:
-        chw = signal
-    elif input_size is None:
-        chw = tuple(default)
-    else:
-        chw = parse_input_size(input_size, default_channels=default[0])
-    shape = (int(batch_size), *chw)
+    shape = (int(batch_size), *input_chw(name, model, input_size, default))
     example = torch.empty(shape, device="meta")
     graph, out = trace(model, example, already_meta=True)
     macs = annotate_macs(graph)

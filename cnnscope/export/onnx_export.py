@@ -68,7 +68,7 @@ class ExportReport:
     model: str
     exporter: str                    # "torchscript" | "dynamo"
     opset: int
-    input_shape: list[int]           # N×C×H×W at the export batch size
+    input_shape: list[int]           # N×C×H×W (N×C×L, N×C×D×H×W) at the export batch size
     dynamic_batch: bool
     file_bytes: int                  # the .onnx plus its external data file, if any
     external_data: str | None        # the external data file's name, for files over 2 GB
@@ -157,13 +157,16 @@ def _input_files(src) -> list[str]:
     return [f for f in files if f]
 
 
-def _default_chw(model, src) -> tuple[int, ...]:
-    from ..analysis.engine import _first_conv_channels
+def _input_chw(model, src, name: str, input_size) -> tuple[int, ...]:
+    """The export input's (C, *spatial): the analysis' rule (:func:`~cnnscope.analysis.engine.input_chw`),
+    so 1-D and 3-D models take CxL / CxDxHxW sizes as in ``summary``."""
+    from ..analysis.engine import input_chw
     from ..loading.source import default_input_size
 
+    default = None
     if src is not None and (src.kind in ("torchvision", "builtin") or src.base.get("input_size")):
-        return tuple(default_input_size(src))
-    return (_first_conv_channels(model) or 3, 224, 224)
+        default = tuple(default_input_size(src))
+    return input_chw(name, model, input_size, default)
 
 
 def _explain_forward_failure(model, shape, error: Exception):
@@ -448,13 +451,9 @@ def export_onnx(model_or_spec, path: str | os.PathLike, input_size=None, batch_s
 
 def _export_and_verify(model, src, name, out: Path, workdir: Path, input_size, batch_size, opset, dynamic_batch,
                        verify, simplify, exporter, fold_bn, rtol, atol, check_b) -> ExportReport:
-    from ..units import parse_input_size
     from .verify import check_model
 
-    chw = _default_chw(model, src)
-    if input_size is not None:
-        chw = parse_input_size(input_size, default_channels=chw[0])
-    shape = (int(batch_size), *chw)
+    shape = (int(batch_size), *_input_chw(model, src, name, input_size))
     x = random_input(shape, seed=batch_size)
     try:
         reference = torch_outputs(model, x)

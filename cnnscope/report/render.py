@@ -31,6 +31,14 @@ def _shape(s: Any) -> str:
     return "×".join(str(d) for d in s)
 
 
+#: dimension names of an input, by rank
+LAYOUTS = {3: "N×C×L", 4: "N×C×H×W", 5: "N×C×D×H×W"}
+
+
+def _layout(shape) -> str:
+    return LAYOUTS.get(len(shape), "N×" + "×".join(f"d{i}" for i in range(1, len(shape))))
+
+
 def format_rf(rf: Any) -> str:
     if rf is None:
         return "-"
@@ -78,7 +86,7 @@ def render_table(data: dict, depth: int | None = None) -> str:
     body = tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True,
                     colalign=("left", "left", "left", "right", "right") + (("right",) if with_rf else ()))
     lines = [
-        f"Model: {data['model']}    input: {_shape(data['input_shape'])} (N×C×H×W)",
+        f"Model: {data['model']}    input: {_shape(data['input_shape'])} ({_layout(data['input_shape'])})",
         body,
         "",
         f"Params:      {t['params']:>16,}  ({human_count(t['params'])}; trainable {t['trainable_params']:,})",

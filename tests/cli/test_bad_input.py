@@ -321,9 +321,24 @@ def test_non_image_model_without_a_fitting_size_is_refused_clearly(invoke, nets,
     assert_one_line_error(*invoke(*args), contains=message)
 
 
-def test_export_of_a_conv1d_model_refuses_without_a_file(invoke, nets, out_dir):
-    assert_one_line_error(*invoke("export", f"{nets}:audio", "-i", "2x64", "-o", out_dir / "a.onnx"))
+def test_export_of_a_conv1d_model_needs_a_signal_size(invoke, nets, out_dir):
+    assert_one_line_error(*invoke("export", f"{nets}:audio", "-o", out_dir / "a.onnx"), contains="--input-size CxL")
+    assert_one_line_error(*invoke("export", f"{nets}:audio", "-i", "2x64x64", "-o", out_dir / "a.onnx"),
+                          contains="expected CxL")
     assert_empty(out_dir)
+
+
+def test_conv1d_model_exports_and_its_onnx_summary_agrees(invoke, nets, out_dir):
+    """The same sizes as summary: verified by onnxruntime, and the file's totals equal the formulas above."""
+    code, out, err = invoke("export", f"{nets}:audio", "-i", "2x64", "-o", out_dir / "a.onnx")
+    assert code == 0, err
+    code, out, err = invoke("summary", str(out_dir / "a.onnx"), "-f", "json")
+    assert code == 0, err
+    d = json.loads(out)
+    assert d["input_shape"] == [1, 2, 64]
+    assert d["totals"]["macs"] == 32 * 8 * 2 * 5 + 12 * 8 * 8 * 3 + 8 * 4
+    code, out, err = invoke("summary", f"{nets}:audio", "-i", "2x64")
+    assert "input: 1×2×64 (N×C×L)" in out.splitlines()[0]
 
 
 # ------------------------------------------------------------------------------------ user code

@@ -58,8 +58,9 @@ def assert_close(got: torch.Tensor, want: torch.Tensor, rel: float = 1e-4, what:
     assert err <= rel * scale + 1e-5, f"{what}: max abs diff {err:.3g} vs output scale {scale:.3g}"
 
 
-def unfixable_ceil_pool(model, x: torch.Tensor) -> bool:
-    """Does ``model`` run a ceil_mode pool that drops its last window along one axis and keeps a ceil
+def ceil_pools(model, x: torch.Tensor) -> tuple[bool, bool]:
+    """(does ``model`` run a ceil_mode pool that drops its last window, is one of them unfixable):
+    unfixable: does ``model`` run a ceil_mode pool that drops its last window along one axis and keeps a ceil
     window along the other, where floor mode cannot keep that window exactly: an average pool counting
     padding (the extra end padding would enter its divisor) or an end padding not smaller than the
     kernel (onnxruntime refuses it; dilated max pools)? cnnscope cannot restate those with ONNX's
@@ -80,7 +81,8 @@ def unfixable_ceil_pool(model, x: torch.Tensor) -> bool:
         extra = [(out_size(n, k_, s_, p_, d_, ceil=True) - 1) * s_ - p_ + d_ * (k_ - 1) + 1 - n
                  for n, k_, s_, p_, d_ in kept]
         counts_pad = isinstance(mod, nn.AvgPool2d) and mod.count_include_pad
-        found.append(drops and bool(kept) and (counts_pad or any(e >= k_ for e, (_, k_, *_r) in zip(extra, kept))))
+        found.append((drops, drops and bool(kept) and (counts_pad or any(e >= k_ for e, (_, k_, *_r)
+                                                                         in zip(extra, kept)))))
 
     pools = [m for m in model.modules() if isinstance(m, (nn.MaxPool2d, nn.AvgPool2d)) and m.ceil_mode]
     handles = [m.register_forward_hook(hook) for m in pools]
@@ -90,7 +92,7 @@ def unfixable_ceil_pool(model, x: torch.Tensor) -> bool:
     finally:
         for h in handles:
             h.remove()
-    return any(found)
+    return any(d for d, _ in found), any(u for _, u in found)
 
 
 def check_export(model, spec: dict, folder: Path, name: str = "model.onnx") -> bool:
@@ -101,12 +103,15 @@ def check_export(model, spec: dict, folder: Path, name: str = "model.onnx") -> b
 
     path = folder / name
     x = input_for(spec, batch=1, seed=123)
+    drops, unfixable = ceil_pools(model, x)
+    if drops:
+        event("ceil_mode pool that drops its last window" + (" (unfixable)" if unfixable else ""))
     try:
         report = export_onnx(model, path, input_size=spec["input"])
     except ExportFailed:
-        # the one known limit (unfixable_ceil_pool): cnnscope's verification must catch it, exit 1,
+        # the one known limit (ceil_pools: unfixable): cnnscope's verification must catch it, exit 1,
         # and write nothing; any other export failure is a bug
-        if not unfixable_ceil_pool(model, x):
+        if not unfixable:
             raise
         event("export refused: ceil_mode average pool counting padding, mixed axes")
         assert not path.exists()
