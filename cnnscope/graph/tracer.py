@@ -191,7 +191,7 @@ def trace(model: nn.Module, example_inputs: tuple[torch.Tensor, ...] | torch.Ten
     graph and the (meta) output. The model must already be on meta when ``already_meta`` is set;
     otherwise a meta shadow is made so the caller's model is untouched.
     """
-    from ..loading.meta_build import is_meta, meta_shadow
+    from ..loading.meta_build import meta_shadow
 
     if isinstance(example_inputs, torch.Tensor):
         example_inputs = (example_inputs,)

@@ -316,7 +316,6 @@ def _build_base(base: dict[str, Any]):
 
 def build_real(src: ModelSource):
     """A CPU model with real weights: the artifact's or ``--weights`` file's, else a fresh init."""
-    import torch
 
     from .plan import replay
 

@@ -1,5 +1,4 @@
 """A 645M-parameter model is analysed without allocating its 2.5 GB of weights."""
-import json
 import os
 import subprocess
 import sys
