@@ -17,6 +17,7 @@ REWRITES = (
     ("reduce 0.25", "reduce", None, {"ratio": "0.25"}),
     ("asym 0.25", "factorize", "asym", {"ratio": "0.25"}),
     ("lowrank 0.25", "factorize", "lowrank", {"ratio": "0.25"}),
+    ("tucker2 0.25", "factorize", "tucker2", {"ratio": "0.25"}),
     ("stack", "factorize", "stack", None),
 )
 

@@ -27,7 +27,8 @@ DEFAULT_OPSET = 18  # == cnnscope.export.onnx_export.DEFAULT_OPSET (kept here so
 @click.option("--no-verify", is_flag=True,
               help="Skip the onnxruntime parity run (onnx.checker still runs; it takes milliseconds).")
 @click.option("--simplify", is_flag=True,
-              help="Simplify with onnxslim or onnxsim (whichever is installed), then verify again.")
+              help="Simplify with onnxslim or onnxsim (whichever is installed; pip install \"cnnscope[simplify]\"), then "
+                   "verify again.")
 @click.option("--fold-bn", is_flag=True,
               help="Fold BatchNorm into the preceding conv in the file (default: keep BN nodes; onnxruntime "
                    "and TensorRT fold them at load time, and the file's params then equal the model's).")
