@@ -103,5 +103,21 @@ def run(results: dict) -> dict:
     return results
 
 
+def markdown(results: dict) -> str:
+    e = results["export"]
+    out = ["Fresh random weights, 1×3×224×224, CPU, best of 3 after a warm-up. The peer is the bare "
+           "`torch.onnx.export(dynamo=False)` call that cnnscope wraps; cnnscope's total adds the PyTorch "
+           "reference forward, `onnx.checker`, the onnxruntime run and the atomic move.", "",
+           "| model | torch.onnx.export s | cnnscope export step s | ratio | verification s | cnnscope total s | "
+           "max abs diff | max rel diff | file MB | nodes | params in file = PyTorch |",
+           "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+    for r in e["rows"]:
+        out.append(f"| {r['model']} | {r['torch_onnx_export_s']:.2f} | {r['cnnscope_export_s']:.2f} | "
+                   f"{r['overhead_ratio']:.2f} | {r['verify_s']:.2f} | {r['cnnscope_total_s']:.2f} | "
+                   f"{r['max_abs_diff']:.2e} | {r['max_rel_diff']:.2e} | {r['file_bytes'] / 1e6:.1f} | {r['nodes']} | "
+                   f"{'yes' if r['params_in_file'] == r['torch_params'] else 'no'} ({r['params_in_file']:,}) |")
+    return "\n".join(out) + "\n"
+
+
 if __name__ == "__main__":
     print(json.dumps(run({}), indent=2))

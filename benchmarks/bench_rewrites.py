@@ -11,7 +11,7 @@ import copy
 import statistics
 import time
 
-MODELS = (("resnet18", (3, 224, 224)), ("vgg11", (3, 224, 224)))
+MODELS = (("resnet18", (3, 224, 224)), ("vgg11", (3, 224, 224)), ("alexnet", (3, 224, 224)))
 REWRITES = (
     ("stride", "stride", None, None),
     ("reduce 0.25", "reduce", None, {"ratio": "0.25"}),

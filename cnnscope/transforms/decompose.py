@@ -163,6 +163,15 @@ def lowrank_factors(w: torch.Tensor, rank: int) -> ConvFactors:
     return ConvFactors([a.to(w.dtype).contiguous(), u.to(w.dtype).contiguous()])
 
 
+def _leading_left(m: torch.Tensor, rank: int) -> torch.Tensor:
+    """The ``rank`` leading left singular vectors of ``m`` (rows × cols), from the eigenvectors of the
+    rows × rows Gram matrix ``m mᵀ``: a conv's channel count is small next to its unfoldings' other
+    side (512 against 512·9), so this is many times faster than an SVD of ``m`` itself. At full rank
+    every eigenvector is kept, an orthogonal basis, so an exact reconstruction stays exact."""
+    _, vecs = torch.linalg.eigh(m @ m.T)          # ascending eigenvalues
+    return vecs.flip(-1)[:, :rank]
+
+
 def tucker2_factors(w: torch.Tensor, ranks: tuple[int, int], sweeps: int = 5) -> ConvFactors:
     """1×1 ``P`` (R_in, C_in, 1, 1), K×K core ``G`` (R_out, R_in, K_h, K_w), 1×1 ``U`` (C_out, R_out, 1, 1).
 
@@ -177,14 +186,14 @@ def tucker2_factors(w: torch.Tensor, ranks: tuple[int, int], sweeps: int = 5) ->
     if not (1 <= r_in <= c_in and 1 <= r_out <= c_out):
         raise CnnscopeError(f"Tucker-2 ranks ({r_in}, {r_out}) outside 1..({c_in}, {c_out}) for this layer")
     t = w.detach().double()
-    u = torch.linalg.svd(lowrank_matrix(t), full_matrices=False)[0][:, :r_out]     # (C_out, R_out)
-    p = torch.linalg.svd(reduce_matrix(t), full_matrices=False)[0][:, :r_in]       # (C_in, R_in)
+    u = _leading_left(lowrank_matrix(t), r_out)                                     # (C_out, R_out)
+    p = _leading_left(reduce_matrix(t), r_in)                                       # (C_in, R_in)
     if (r_in, r_out) != (c_in, c_out):
         for _ in range(sweeps):
             on_in = torch.einsum("ocyx,cs->osyx", t, p)                            # W ×₁ Pᵀ
-            u = torch.linalg.svd(on_in.reshape(c_out, -1), full_matrices=False)[0][:, :r_out]
+            u = _leading_left(on_in.reshape(c_out, -1), r_out)
             on_out = torch.einsum("ocyx,or->rcyx", t, u)                           # W ×₀ Uᵀ
-            p = torch.linalg.svd(on_out.permute(1, 0, 2, 3).reshape(c_in, -1), full_matrices=False)[0][:, :r_in]
+            p = _leading_left(on_out.permute(1, 0, 2, 3).reshape(c_in, -1), r_in)
     core = torch.einsum("ocyx,or,cs->rsyx", t, u, p)
     return ConvFactors([p.T.reshape(r_in, c_in, 1, 1).to(w.dtype).contiguous(), core.to(w.dtype).contiguous(),
                         u.reshape(c_out, r_out, 1, 1).to(w.dtype).contiguous()])
