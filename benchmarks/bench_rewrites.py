@@ -79,8 +79,7 @@ def run(results: dict) -> dict:
 
 def markdown(results: dict) -> str:
     r = results["rewrites"]
-    out = ["## Rewrites (stride, reduce, factorize)", "",
-           f"CPU, batch 1, {r['threads']} threads, median of 5 forward passes. Ratios are rewritten ÷ original; "
+    out = [f"CPU, batch 1, {r['threads']} threads, median of 5 forward passes. Ratios are rewritten ÷ original; "
            "1 MAC = one multiply-accumulate; output error = ‖new − old‖/‖old‖ of the logits on a random input "
            "(weights random: the error says how far the initialisation is from the original, before fine-tuning).", ""]
     for m in r["models"]:
