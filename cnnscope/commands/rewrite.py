@@ -36,8 +36,8 @@ def _rank_options(fn):
 @click.command(context_settings={"max_content_width": 100})
 @_common
 @_rank_options
-def reduce(model, weights, input_size, batch_size, layers, seed, data, epochs, lr, mean, std, train_batch, device, fmt,
-           dry_run, output, rank, ratio, energy):
+def reduce(model, weights, input_size, batch_size, layers, seed, fmt, dry_run, output, rank, ratio, energy,
+           **data_opts):
     """Insert a 1×1 conv before each K×K conv (K ≥ 3) that reduces its input channels (GoogLeNet).
 
     \b
@@ -53,14 +53,12 @@ def reduce(model, weights, input_size, batch_size, layers, seed, data, epochs, l
       cnnscope reduce model.pt --rank full --dry-run       # exact: error ~1e-7
     """
     _run("reduce", "reduce", model, weights, input_size, batch_size, layers, seed, fmt, dry_run, output,
-         dict(rank=rank, ratio=ratio, energy=energy), False, None,
-         dict(data=data, epochs=epochs, lr=lr, mean=mean, std=std, train_batch=train_batch, device=device))
+         dict(rank=rank, ratio=ratio, energy=energy), False, None, data_opts)
 
 
 @click.command(context_settings={"max_content_width": 100})
 @_common
-def stride(model, weights, input_size, batch_size, layers, seed, data, epochs, lr, mean, std, train_batch, device, fmt,
-           dry_run, output):
+def stride(model, weights, input_size, batch_size, layers, seed, fmt, dry_run, output, **data_opts):
     """Give stride 2 to each conv followed (through BN/activations) by a pool, and remove the pool.
 
     \b
@@ -75,7 +73,7 @@ def stride(model, weights, input_size, batch_size, layers, seed, data, epochs, l
       cnnscope stride vgg16 --layers 'features.2[0-9]' -o vgg16-s2.pt
     """
     _run("stride", None, model, weights, input_size, batch_size, layers, seed, fmt, dry_run, output, {}, False, None,
-         dict(data=data, epochs=epochs, lr=lr, mean=mean, std=std, train_batch=train_batch, device=device))
+         data_opts)
 
 
 @click.command(context_settings={"max_content_width": 100})
@@ -91,8 +89,8 @@ def stride(model, weights, input_size, batch_size, layers, seed, data, epochs, l
                    "none keeps the stack linear, so it starts closest to the original).")
 @click.option("--include-stem", is_flag=True, help="Also factorize the network's first conv (skipped by default: the "
                                                    "documents advise factorizing in the middle of the network).")
-def factorize(model, weights, input_size, batch_size, layers, seed, data, epochs, lr, mean, std, train_batch, device,
-              fmt, dry_run, output, rank, ratio, energy, method, activation, include_stem):
+def factorize(model, weights, input_size, batch_size, layers, seed, fmt, dry_run, output, rank, ratio, energy, method,
+              activation, include_stem, **data_opts):
     """Factorize conv kernels: stacked 3×3, asymmetric 1×n + n×1, or low-rank pairs.
 
     \b
@@ -113,21 +111,17 @@ def factorize(model, weights, input_size, batch_size, layers, seed, data, epochs
     if method == "stack" and any(v is not None for v in (rank, ratio, energy)):
         raise CnnscopeError("--method stack has no rank: drop --rank/--ratio/--energy (or use asym, lowrank or "
                             "tucker2)")
-    from ..transforms.rewrites import ACTIVATIONS
+    from ..transforms.rewrites import check_activation
 
-    if activation not in ACTIVATIONS:
-        raise UnknownNameError("activation", activation, tuple(ACTIVATIONS))
-    if activation != "none" and method != "stack":
-        raise CnnscopeError(f"--activation applies to --method stack only (got --method {method}): an activation "
-                            f"inside an SVD factorization would break its exactness")
+    check_activation(method, activation)
     _run("factorize", method, model, weights, input_size, batch_size, layers, seed, fmt, dry_run, output,
-         dict(rank=rank, ratio=ratio, energy=energy), include_stem, activation,
-         dict(data=data, epochs=epochs, lr=lr, mean=mean, std=std, train_batch=train_batch, device=device))
+         dict(rank=rank, ratio=ratio, energy=energy), include_stem, activation, data_opts)
 
 
 # --------------------------------------------------------------------------------- the shared body
 def _run(kind, method, model, weights, input_size, batch_size, layers, seed, fmt, dry_run, output, rank_opts,
-         include_stem, activation, data_opts):
+         include_stem, activation, data_opts: dict):
+    """``data_opts``: the ``data_options`` flags (data, epochs, lr, mean, std, train_batch, device)."""
     import json
 
     from ..analysis.diff import diff_summaries

@@ -232,6 +232,15 @@ def _why_not(method: str, m: nn.Conv2d) -> str | None:
     return None
 
 
+def check_activation(method: str, activation: str | None) -> None:
+    """``--activation`` must be a known one, and only ``stack`` takes one."""
+    if activation is not None and activation not in ACTIVATIONS:
+        raise UnknownNameError("activation", activation, tuple(ACTIVATIONS))
+    if activation not in (None, "none") and method != "stack":
+        raise CnnscopeError(f"--activation applies to --method stack only (got --method {method}): an activation "
+                            f"inside an SVD factorization would break its exactness")
+
+
 def plan_decomposition(kind: str, method: str, analysis, real: nn.Module | None, ranks: RankSpec | None,
                        layers=None, include_stem: bool = False,
                        activation: str | None = None) -> tuple[dict, list[dict]]:
@@ -243,11 +252,7 @@ def plan_decomposition(kind: str, method: str, analysis, real: nn.Module | None,
     """
     if method not in ("reduce",) + METHODS:
         raise UnknownNameError("method", method, METHODS)
-    if activation not in (None, "none") and method != "stack":
-        raise CnnscopeError(f"--activation applies to --method stack only (got --method {method}): an activation "
-                            f"inside an SVD factorization would break its exactness")
-    if activation is not None and activation not in ACTIVATIONS:
-        raise UnknownNameError("activation", activation, tuple(ACTIVATIONS))
+    check_activation(method, activation)
     step = {"kind": kind, "method": method, "sites": []}
     if activation not in (None, "none"):
         step["activation"] = activation
@@ -368,7 +373,8 @@ def rewrite(model: nn.Module, kind: str, *, method: str | None = None, ranks: Ra
     gen = torch.Generator().manual_seed(seed)
     x = torch.randn(*analysis.input_shape, generator=gen) if inputs is None else inputs
     olds = {s["name"]: _get(out, s["name"]) for s in step["sites"]}
-    with torch.no_grad(), _capture_inputs(olds) as seen:
+    capture = _capture_inputs(olds) if inputs is not None else contextlib.nullcontext({})
+    with torch.no_grad(), capture as seen:
         ref = out(x)
     pools = {s["name"]: _get(out, s["pool"]) for s in step["sites"]} if kind == "stride" else {}
     chains = {s["name"]: [_get(out, n) for n in s["through"]] for s in step["sites"]} if kind == "stride" else {}
