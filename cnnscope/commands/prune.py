@@ -176,7 +176,7 @@ def render_report(report: dict, render_diff_table) -> str:
     from tabulate import tabulate
 
     from ..units import human_count
-    from .transform_helpers import render_accuracy
+    from .transform_helpers import render_tail
 
     d = report["details"]
     lines = []
@@ -224,9 +224,5 @@ def render_report(report: dict, render_diff_table) -> str:
             if len(rows) > 40:
                 lines.append(f"… and {len(rows) - 40} more changed layers (use --format json for all)")
         lines.append("MACs: 1 MAC = one multiply-accumulate; FLOPs = 2 × MACs.")
-    lines.extend(render_accuracy(report.get("accuracy"), "pruning"))
-    for note in report["notes"]:
-        lines.append(f"note: {note}")
-    if report["output"] is None:
-        lines.append("dry run: verified, nothing written")
+    lines.extend(render_tail(report, "pruning"))
     return "\n".join(lines) + "\n"

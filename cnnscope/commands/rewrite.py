@@ -233,11 +233,7 @@ def render_report(report: dict) -> str:
           else f"the activations of {report['error_inputs']}")
     lines.append(f"MACs: 1 MAC = one multiply-accumulate; FLOPs = 2 × MACs. Errors: ‖new − old‖ / ‖old‖ of each "
                  f"layer's output on {on}.")
-    from .transform_helpers import render_accuracy
+    from .transform_helpers import render_tail
 
-    lines.extend(render_accuracy(report.get("accuracy"), "the rewrite"))
-    for note in report["notes"]:
-        lines.append(f"note: {note}")
-    if report["output"] is None:
-        lines.append("dry run: verified, nothing written")
+    lines.extend(render_tail(report, "the rewrite"))
     return "\n".join(lines) + "\n"

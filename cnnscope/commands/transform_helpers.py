@@ -148,6 +148,15 @@ class AccuracySession:
         return dict(self.accuracy)
 
 
+def render_tail(report: dict, what: str) -> list[str]:
+    """The lines every transform report ends with: accuracy (with --data), notes, the dry-run line."""
+    lines = render_accuracy(report.get("accuracy"), what)
+    lines += [f"note: {note}" for note in report["notes"]]
+    if report["output"] is None:
+        lines.append("dry run: verified, nothing written")
+    return lines
+
+
 def render_accuracy(acc: dict | None, what: str) -> list[str]:
     """The accuracy table's lines (empty without --data); ``what`` as in "before pruning"."""
     if not acc:

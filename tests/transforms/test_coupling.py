@@ -12,6 +12,8 @@ from cnnscope.analysis.engine import analyze
 from cnnscope.errors import CnnscopeError
 from cnnscope.transforms.coupling import find_coupling
 
+from tests.transforms.nets import Chain
+
 
 def couple(model, size, ignore=()):
     a = analyze(model.eval(), input_size=size)
@@ -39,19 +41,6 @@ def group_of(c, tensor, dim=0):
 
 def members(c, group):
     return {(c.slots[i].tensor, c.slots[i].dim) for i in group.slots}
-
-
-class Chain(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.conv1 = nn.Conv2d(3, 8, 3, padding=1)
-        self.bn1 = nn.BatchNorm2d(8)
-        self.conv2 = nn.Conv2d(8, 16, 3, padding=1)
-        self.fc = nn.Linear(16, 10)
-
-    def forward(self, x):
-        x = self.conv2(F.relu(self.bn1(self.conv1(x))))
-        return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
 
 
 def test_chain_groups_and_members():

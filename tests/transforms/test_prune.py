@@ -22,18 +22,7 @@ from cnnscope.errors import CnnscopeError
 from cnnscope.transforms.prune import apply_prune_step, prune_channels
 from cnnscope.transforms.unstructured import prune_unstructured
 
-
-class Chain(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.conv1 = nn.Conv2d(3, 8, 3, padding=1)
-        self.bn1 = nn.BatchNorm2d(8)
-        self.conv2 = nn.Conv2d(8, 16, 3, padding=1)
-        self.fc = nn.Linear(16, 10)
-
-    def forward(self, x):
-        x = self.conv2(F.relu(self.bn1(self.conv1(x))))
-        return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
+from tests.transforms.nets import Chain
 
 
 def kept(step, tensor, dim):
