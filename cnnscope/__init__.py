@@ -17,25 +17,35 @@ __version__ = "0.1.0"
 __all__ = ["summary", "load_model", "save_model", "analyze", "CnnscopeError", "__version__"]
 
 
-def summary(model_or_spec, input_size=None, weights=None, batch_size: int = 1):
-    """Analyse ``model_or_spec`` (nn.Module or MODEL string) on meta tensors; returns a Summary."""
+def summary(model_or_spec, input_size=None, weights=None, batch_size: int = 1, trust_code=False):
+    """Analyse ``model_or_spec`` (nn.Module or MODEL string) on meta tensors; returns a Summary.
+
+    ``trust_code``: an artifact whose base is user code runs it only when this allows it (``True``
+    for the code file beside the artifact, or a list of files/modules); see the README's Security."""
     from .analysis.summary import summary as _summary
+    from .loading.trust import trusting
 
-    return _summary(model_or_spec, input_size=input_size, weights=weights, batch_size=batch_size)
+    with trusting(trust_code):
+        return _summary(model_or_spec, input_size=input_size, weights=weights, batch_size=batch_size)
 
 
-def analyze(model_or_spec, input_size=None, weights=None, batch_size: int = 1):
+def analyze(model_or_spec, input_size=None, weights=None, batch_size: int = 1, trust_code=False):
     """The recorded dataflow graph and its context (see :class:`cnnscope.analysis.engine.Analysis`)."""
     from .analysis.engine import analyze as _analyze
+    from .loading.trust import trusting
 
-    return _analyze(model_or_spec, input_size=input_size, weights=weights, batch_size=batch_size)
+    with trusting(trust_code):
+        return _analyze(model_or_spec, input_size=input_size, weights=weights, batch_size=batch_size)
 
 
-def load_model(spec: str, weights: str | None = None):
-    """Build MODEL as a real CPU ``nn.Module`` in eval mode, with its weights loaded if it has any."""
+def load_model(spec: str, weights: str | None = None, trust_code=False):
+    """Build MODEL as a real CPU ``nn.Module`` in eval mode, with its weights loaded if it has any.
+
+    An artifact whose base is user code is refused unless ``trust_code`` allows it (``True``: the code
+    file stored beside the artifact; a list: those files or modules)."""
     from .loading.artifact import load_model as _load
 
-    return _load(spec, weights=weights)
+    return _load(spec, weights=weights, trust_code=trust_code)
 
 
 def save_model(model, path, base: str | None = None, plan: list | None = None) -> None:

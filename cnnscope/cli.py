@@ -6,8 +6,10 @@ shows the traceback instead. Exit code 1 means a check or budget failed.
 """
 from __future__ import annotations
 
+import functools
 import importlib
 import sys
+import warnings
 
 import click
 
@@ -27,6 +29,38 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
 }
 
 
+#: commands that load no model, hence run no code and take no trust options
+NO_MODEL_COMMANDS = {"list"}
+
+TRUST_CODE_HELP = ("Allow the code file an artifact names (FILE.py beside it) to run. Without it, an artifact "
+                   "whose model is user code is refused: a file never chooses code to run.")
+TRUST_HELP = ("Allow this code file or module (repeatable), e.g. --trust nets.py or --trust mypkg.models; "
+              "also read from trust = [...] under [tool.cnnscope] in ./pyproject.toml.")
+
+
+def with_trust_options(command: click.Command) -> click.Command:
+    """Add ``--trust-code`` and ``--trust REF`` to a command that loads models, and run its body
+    under that policy (merged with the project's ``[tool.cnnscope] trust`` list)."""
+    if getattr(command, "_cnnscope_trust", False):
+        return command
+    command.params.append(click.Option(["--trust-code"], is_flag=True, help=TRUST_CODE_HELP))
+    command.params.append(click.Option(["--trust", "trust_refs"], multiple=True, metavar="FILE|MODULE",
+                                       help=TRUST_HELP))
+    body = command.callback
+
+    @functools.wraps(body)
+    def run(*args, trust_code=False, trust_refs=(), **kwargs):
+        from .loading.trust import Trust, project_trust, trusting
+
+        policy = Trust(files=trust_code).merged(Trust.of(list(trust_refs))).merged(project_trust())
+        with trusting(policy):
+            return body(*args, **kwargs)
+
+    command.callback = run
+    command._cnnscope_trust = True   # type: ignore[attr-defined]
+    return command
+
+
 class LazyGroup(click.Group):
     def list_commands(self, ctx):
         return [name for name, (mod, _, _) in COMMANDS.items() if importlib.util.find_spec(mod) is not None]
@@ -41,7 +75,8 @@ class LazyGroup(click.Group):
             if e.name == mod:
                 return None
             raise
-        return getattr(module, attr)
+        command = getattr(module, attr)
+        return command if name in NO_MODEL_COMMANDS else with_trust_options(command)
 
     def format_commands(self, ctx, formatter):
         rows = [(name, COMMANDS[name][2]) for name in self.list_commands(ctx)]
@@ -88,19 +123,58 @@ def cli(ctx: click.Context, debug: bool) -> None:
     ctx.obj["debug"] = debug
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    """cnnscope's own warnings as one ``warning: ...`` line; others as Python prints them."""
+    from .loading.trust import CodeChangedWarning
+
+    if issubclass(category, CodeChangedWarning) or filename.startswith(_PACKAGE_DIR):
+        click.echo(f"warning: {message}", err=True)
+    else:
+        _default_showwarning(message, category, filename, lineno, file, line)
+
+
+_default_showwarning = warnings.showwarning
+_PACKAGE_DIR = __file__.rsplit("/", 1)[0]
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: maps library errors to one line and an exit code."""
+    """Entry point: maps library errors to one line and an exit code.
+
+    0 ok; 1 a check or budget failed; 2 bad input (also whatever the model's own code raises,
+    ``SystemExit`` included, so a gate can never pass by exiting); 3 a bug in cnnscope; 128+N when
+    signal N (SIGINT, SIGTERM, SIGHUP) stopped it, after every temporary file was removed.
+    """
+    from . import signals
+    from .fileio import command_scope
+
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.reconfigure(errors="backslashreplace")   # non-UTF-8 file names print, escaped
+        except (AttributeError, ValueError):
+            pass
+    signals.install()
+    warnings.showwarning = _show_warning
     try:
-        cli.main(args=argv, prog_name="cnnscope", standalone_mode=False)
+        with command_scope():
+            cli.main(args=argv, prog_name="cnnscope", standalone_mode=False)
         return 0
     except click.exceptions.Exit as e:
         return e.exit_code
-    except (click.exceptions.Abort, KeyboardInterrupt):
-        # click turns Ctrl-C into Abort; every write is atomic, so nothing partial is left behind
-        click.echo("Interrupted; no output file was written.", err=True)
-        return 130
+    except (click.exceptions.Abort, KeyboardInterrupt, SystemExit) as e:
+        got = signals.received()
+        if got is not None:
+            # every write is atomic and every temporary file is removed on the way out
+            click.echo(f"Interrupted ({signals.name(got)}); no output file was written.", err=True)
+            return signals.exit_code(got)
+        if debug:
+            raise
+        from .loading.trust import user_code_error
+
+        cause = e.__context__ if isinstance(e, click.exceptions.Abort) and e.__context__ is not None else e
+        click.echo(f"Error: {user_code_error(cause, 'the command')}", err=True)
+        return 2
     except click.exceptions.UsageError as e:
         # one line, like every other bad input; the usage text is one --help away
         where = e.ctx.command_path if e.ctx is not None else "cnnscope"
@@ -109,6 +183,17 @@ def main(argv: list[str] | None = None) -> int:
     except click.ClickException as e:
         e.show()
         return e.exit_code
+    except RecursionError:
+        if debug:
+            raise
+        click.echo("Error: the model nests too deeply to analyse (Python's recursion limit was reached); "
+                   "flatten its module tree or raise sys.setrecursionlimit in your own code", err=True)
+        return 2
+    except MemoryError:
+        if debug:
+            raise
+        click.echo("Error: out of memory; use a smaller --input-size or --batch-size", err=True)
+        return 2
     except Exception as e:
         from .errors import CheckFailed, CnnscopeError
 
@@ -120,6 +205,15 @@ def main(argv: list[str] | None = None) -> int:
         click.echo(f"Error: internal error: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''} "
                    f"(run with --debug for the traceback, and please report it)", err=True)
         return 3
+    except BaseException as e:   # GeneratorExit & co. raised by the model's own code
+        if debug:
+            raise
+        from .loading.trust import user_code_error
+
+        click.echo(f"Error: {user_code_error(e, 'the command')}", err=True)
+        return 2
+    finally:
+        warnings.showwarning = _default_showwarning
 
 
 def run() -> None:

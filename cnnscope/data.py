@@ -88,6 +88,9 @@ def _loader_for(channels: int):
     def load(path: str):
         from PIL import Image
 
+        from .fileio import require_regular_file
+
+        require_regular_file(path, "image")     # a FIFO among the images must not block the run
         with open(path, "rb") as f:
             return Image.open(f).convert(mode)
 
@@ -115,6 +118,9 @@ def data_loaders(data_dir: str, input_chw: tuple[int, int, int], norm: Normalisa
 
     if not os.path.isdir(data_dir):
         raise CnnscopeError(f"--data folder '{data_dir}' does not exist")
+    from .fileio import note_read_tree
+
+    note_read_tree(data_dir)     # no output may land among the images
     for split in ("train", "val"):
         if not os.path.isdir(os.path.join(data_dir, split)):
             raise CnnscopeError(f"--data folder '{data_dir}' has no '{split}/' subfolder; expected the ImageFolder "

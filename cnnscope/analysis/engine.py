@@ -94,7 +94,18 @@ def input_chw(name: str, model: nn.Module, input_size: Any, default: Any = None)
 
 def analyze(model_or_spec: nn.Module | str | ModelSource, input_size: Any = None, weights: str | None = None,
             batch_size: int = 1) -> Analysis:
-    """Build ``model_or_spec`` on meta tensors and record its forward pass once."""
+    """Build ``model_or_spec`` on meta tensors and record its forward pass once.
+
+    The result is the same whatever autograd mode the caller is in (``torch.inference_mode()``,
+    ``no_grad`` or grad-enabled): the recording always runs in plain no-grad mode.
+    """
+    import torch
+
+    with torch.inference_mode(False), torch.no_grad():
+        return _analyze(model_or_spec, input_size, weights, batch_size)
+
+
+def _analyze(model_or_spec, input_size, weights, batch_size) -> Analysis:
     import torch
 
     from ..graph.tracer import trace

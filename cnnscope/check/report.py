@@ -137,6 +137,9 @@ def render_text(report: dict) -> str:
 
     out = []
     for m in report["models"]:
+        if m.get("error"):
+            out += [f"{m['name']}  ERROR (not analysed)", f"error: {m['error']}", ""]
+            continue
         budget_of = {c["metric"]: c for c in m["checks"] if c["kind"] != GROWTH}
         growth_of = {c["metric"]: c for c in m["checks"] if c["kind"] == GROWTH}
         verdict = "PASS" if m["passed"] else "FAIL"
@@ -160,6 +163,9 @@ def render_text(report: dict) -> str:
     n = len(report["models"])
     summary = f"{n} model{'s' * (n != 1)}, {total} check{'s' * (total != 1)}: "
     summary += f"{total - failed} held, {failed} failed" if failed else "all held"
+    errors = sum(1 for m in report["models"] if m.get("error"))
+    if errors:
+        summary += f"; {errors} model{'s' * (errors != 1)} could not be analysed"
     if report.get("baseline_updated"):
         summary += f"; baseline written to {report['baseline']}"
     out.append(summary + ".")
@@ -183,12 +189,14 @@ def render_junit(report: dict) -> str:
     import xml.etree.ElementTree as ET
 
     total, failed = _tally(report)
-    root = ET.Element("testsuites", name="cnnscope check", tests="0", failures=str(failed), errors="0",
+    n_errors = sum(1 for m in report["models"] if m.get("error"))
+    root = ET.Element("testsuites", name="cnnscope check", tests="0", failures=str(failed), errors=str(n_errors),
                       time=f"{sum(m['seconds'] for m in report['models']):.3f}")
     n_cases = 0
     for m in report["models"]:
         suite = ET.SubElement(root, "testsuite", name=m["name"], tests=str(max(1, len(m["checks"]))),
-                              failures=str(sum(1 for c in m["checks"] if not c["passed"])), errors="0",
+                              failures=str(sum(1 for c in m["checks"] if not c["passed"])),
+                              errors="1" if m.get("error") else "0",
                               skipped="0", time=f"{m['seconds']:.3f}")
         props = ET.SubElement(suite, "properties")
         ET.SubElement(props, "property", name="model", value=m["model"])
@@ -196,6 +204,11 @@ def render_junit(report: dict) -> str:
         cases = m["checks"] or [None]
         for c in cases:
             n_cases += 1
+            if m.get("error"):
+                case = ET.SubElement(suite, "testcase", classname=f"cnnscope.check.{m['name']}", name="analysed",
+                                     time="0")
+                ET.SubElement(case, "error", message=m["error"], type="ModelError").text = m["error"]
+                continue
             if c is None:
                 ET.SubElement(suite, "testcase", classname=f"cnnscope.check.{m['name']}", name="analysed", time="0")
                 continue
@@ -248,6 +261,10 @@ def render_github(report: dict) -> str:
     lines = []
     for m in report["models"]:
         where = {"file": _annotation_path(m["origin"]), "line": m.get("line")} if m.get("origin") else {}
+        if m.get("error"):
+            lines.append(_command("error", {**where, "title": f"cnnscope check: {m['name']} could not be analysed"},
+                                  f"{m['name']}: {m['error']}"))
+            continue
         for c in m["checks"]:
             if not c["passed"]:
                 lines.append(_command("error", {**where, "title": f"cnnscope check: {m['name']} {check_label(c)}"},

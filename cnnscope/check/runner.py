@@ -29,10 +29,11 @@ class ModelReport:
     origin: str | None = None
     line: int | None = None
     baseline_missing: bool = False   # a baseline was given but holds no entry for this model
+    error: str | None = None         # the model could not be loaded or analysed (bad input)
 
     @property
     def passed(self) -> bool:
-        return all(c.passed for c in self.checks)
+        return self.error is None and all(c.passed for c in self.checks)
 
     @property
     def failures(self) -> list[CheckResult]:
@@ -42,7 +43,7 @@ class ModelReport:
         return {"name": self.name, "model": self.spec, "input_shape": self.input_shape, "passed": self.passed,
                 "metrics": self.metrics, "checks": [c.to_dict() for c in self.checks],
                 "seconds": round(self.seconds, 3), "baseline_missing": self.baseline_missing,
-                "origin": self.origin, "line": self.line}
+                "origin": self.origin, "line": self.line, "error": self.error}
 
 
 @dataclass
@@ -55,6 +56,11 @@ class CheckReport:
     @property
     def passed(self) -> bool:
         return all(m.passed for m in self.models)
+
+    @property
+    def errors(self) -> list[ModelReport]:
+        """Models that could not be loaded or analysed: the run is bad input (exit 2), reported anyway."""
+        return [m for m in self.models if m.error is not None]
 
     @property
     def checks(self) -> list[tuple[ModelReport, CheckResult]]:
@@ -119,6 +125,10 @@ def summarise_target(target: CheckTarget, src, receptive_field: bool) -> dict[st
     return build_summary(analysis, receptive_field=receptive_field).to_dict()
 
 
+def _error_report(target: CheckTarget, message: str) -> ModelReport:
+    return ModelReport(target.name, target.spec, [], {}, [], 0.0, target.origin, target.line, error=message)
+
+
 def check_target(target: CheckTarget, src=None) -> ModelReport:
     """Analyse one target and judge its budgets (not the baseline: see :func:`run_checks`)."""
     src = src if src is not None else resolve_target(target)
@@ -159,13 +169,33 @@ def run_checks(targets: list[CheckTarget], baseline: str | None = None, max_grow
         if os.path.exists(baseline):
             read_baseline(baseline)  # refuse to overwrite a file that is not a cnnscope baseline
 
-    sources = {t.name: resolve_target(t) for t in targets}
+    sources, failed = {}, {}
+    for t in targets:   # every reference validated before the first model is analysed
+        try:
+            sources[t.name] = resolve_target(t)
+        except CnnscopeError as e:
+            failed[t.name] = str(e)
     if any(src.kind != "onnx" for src in sources.values()):
         from ..analysis import engine, summary  # noqa: F401  (import torch once, outside the per-model timings)
     reports = []
     items = progress(targets) if progress else targets
     for target in items:
-        report = check_target(target, sources[target.name])
+        if target.name in failed:
+            reports.append(_error_report(target, failed[target.name]))
+            continue
+        try:
+            report = check_target(target, sources[target.name])
+        except CnnscopeError as e:
+            reports.append(_error_report(target, str(e)))
+            continue
+        except BaseException as e:   # the model's own code exited or raised: an error entry, never a pass
+            from ..loading.trust import user_code_error
+
+            err = user_code_error(e, f"model '{target.name}'")
+            if err is e:
+                raise          # a real signal: stop
+            reports.append(_error_report(target, str(err)))
+            continue
         if stored is not None:
             entry = stored.get(target.name)
             if entry is None:
@@ -177,7 +207,7 @@ def run_checks(targets: list[CheckTarget], baseline: str | None = None, max_grow
                     raise CnnscopeError(f"{e} (baseline '{baseline}')") from None
         reports.append(report)
     result = CheckReport(reports, baseline, growth_text if baseline else None)
-    if update_baseline and result.passed:
+    if update_baseline and result.passed and not result.errors:
         write_baseline(baseline, {r.name: baseline_entry(r.metrics) for r in reports})
         result.baseline_updated = True
     return result

@@ -37,7 +37,8 @@ def budget_options(fn):
 @click.option("--format", "-f", "fmt", type=click.Choice(FORMATS), default="text", show_default=True,
               help="text: a table per model; json; junit: JUnit XML; github: ::error annotations.")
 @click.option("--output", "-o", type=click.Path(dir_okay=False), metavar="FILE",
-              help="Write the report to FILE (also when a budget fails) instead of stdout.")
+              help="Write the report to FILE (also when a budget fails or a model cannot be loaded) "
+                   "instead of stdout; - is stdout.")
 @click.option("--junit-xml", type=click.Path(dir_okay=False), metavar="FILE",
               help="Also write a JUnit XML report to FILE (for CI test-report widgets).")
 def check(models, config_path, input_size, weights, batch_size, baseline, max_growth, update_baseline, fmt,
@@ -82,8 +83,10 @@ def check(models, config_path, input_size, weights, batch_size, baseline, max_gr
                    if value is not None]
     from .options import input_paths
 
+    if output == "-" and junit_xml == "-":
+        raise CnnscopeError("-o - and --junit-xml - both ask for standard output; send one of them to a file")
     for path in (output, junit_xml):
-        if path:
+        if path and path != "-":
             check_output_path(path, *input_paths())
 
     if models and not config_path:
@@ -122,13 +125,19 @@ def check(models, config_path, input_size, weights, batch_size, baseline, max_gr
 
     from .options import emit
 
-    if junit_xml:
+    if junit_xml == "-":
+        click.echo(render(data, "junit"), nl=False)
+    elif junit_xml:
         from ..fileio import atomic_write_text
 
         atomic_write_text(junit_xml, render(data, "junit"))
         click.echo(f"wrote {junit_xml}", err=True)
     emit(render(data, fmt), output)
 
+    if report.errors:
+        first = report.errors[0]
+        more = f" (and {len(report.errors) - 1} more model(s); see the report)" if len(report.errors) > 1 else ""
+        raise CnnscopeError(f"{first.error}{more}")
     if not report.passed:
         failed = [(m, c) for m, c in report.checks if not c.passed]
         shown = ", ".join(f"{m.name} {c.metric}{' growth' if c.kind == 'growth' else ''}" for m, c in failed[:4])

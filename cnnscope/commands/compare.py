@@ -65,10 +65,12 @@ def compare(model_a, model_b, weights_a, weights_b, input_size, batch_size, fmt,
     from ..analysis.diff import diff_summaries
     from ..report.compare import render_compare
 
-    if output:
+    if output and output != "-":
         from ..fileio import check_output_path
 
-        check_output_path(output, model_a, model_b)
+        from .options import input_paths
+
+        check_output_path(output, model_a, model_b, *input_paths())
     src_a, src_b = resolve_side(model_a, weights_a), resolve_side(model_b, weights_b)
     a = summarise(src_a, input_size, batch_size)
     b = summarise(src_b, input_size, batch_size)

@@ -24,7 +24,8 @@ def model_options(fn):
 
 
 def output_option(fn):
-    return click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write to FILE instead of stdout.")(fn)
+    return click.option("--output", "-o", type=click.Path(dir_okay=False, allow_dash=True),
+                        help="Write to FILE instead of stdout (atomically; never onto an input; - is stdout).")(fn)
 
 
 #: parameters that name files the command writes, not reads
@@ -32,27 +33,37 @@ OUTPUT_PARAMS = {"output", "junit_xml"}
 
 
 def input_paths() -> list[str]:
-    """Files named by the running command's inputs (MODEL, --weights, --config, FILE.py of
-    FILE.py:fn): an output path must never be one of them."""
+    """Files named by the running command's inputs (MODEL, --weights, --config, --baseline, FILE.py of
+    FILE.py:fn, ./pyproject.toml that check and the trust list read): an output path must never be
+    one of them. Folders named by inputs (``--data DIR``) are registered as read trees, so no output
+    lands inside them either (see :func:`cnnscope.fileio.note_read_tree`)."""
+    from ..fileio import note_read_tree
+
     ctx = click.get_current_context(silent=True)
+    found: list[str] = [p for p in ("pyproject.toml",) if os.path.isfile(p)]
     if ctx is None:
-        return []
-    found: list[str] = []
+        return found
     for key, value in ctx.params.items():
         if key in OUTPUT_PARAMS:
             continue
         for v in (value if isinstance(value, (list, tuple)) else [value]):
-            if not isinstance(v, str):
+            if not isinstance(v, str) or not v:
                 continue
             for cand in (v, v.rpartition(":")[0]):
-                if cand and os.path.isfile(cand):
-                    found.append(cand)
+                if cand and os.path.exists(cand):
+                    if os.path.isdir(cand):
+                        if key == "data":
+                            note_read_tree(cand)
+                    else:
+                        found.append(cand)
     return found
 
 
 def emit(text: str, output: str | None) -> None:
     """Print, or write atomically to ``output`` (never onto one of the command's input files)."""
-    if output:
+    if output == "-":
+        click.echo(text, nl=False)
+    elif output:
         from ..fileio import atomic_write_text, check_output_path
 
         check_output_path(output, *input_paths())

@@ -121,7 +121,9 @@ def _validate(model, ratio, target_macs, target_params, criterion, scope, round_
     if output:
         from ..fileio import check_output_path
 
-        check_output_path(output, model)
+        from .options import input_paths
+
+        check_output_path(output, *input_paths())
     if device not in ("auto", "cpu", "cuda"):
         raise CnnscopeError(f"unknown --device '{device}'; choose auto, cpu or cuda")
     settings = {"ratio": None, "target_macs": None, "target_params": None, "criterion": criterion or "l1",

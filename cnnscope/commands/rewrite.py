@@ -136,7 +136,9 @@ def _run(kind, method, model, weights, input_size, batch_size, layers, seed, fmt
     if output:
         from ..fileio import check_output_path
 
-        check_output_path(output, model)
+        from .options import input_paths
+
+        check_output_path(output, *input_paths())
     if data_opts["device"] not in ("auto", "cpu", "cuda"):
         raise CnnscopeError(f"unknown --device '{data_opts['device']}'; choose auto, cpu or cuda")
     ranks = RankSpec.parse(**rank_opts) if kind != "stride" and method != "stack" else None

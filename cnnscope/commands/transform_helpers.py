@@ -100,6 +100,11 @@ class AccuracySession:
         self.device = pick_device(device)
         if not lr > 0:
             raise CnnscopeError(f"--lr must be positive, got {lr}")
+        from ..limits import forward_bytes, require_memory
+
+        require_memory(forward_bytes(before, batch=batch, training=epochs > 0),
+                       f"{'fine-tuning' if epochs > 0 else 'evaluating'} at --train-batch {batch} on {chw} images",
+                       "use a smaller --train-batch or --input-size")
         self.splits = data_loaders(data_dir, chw, norm, batch_size=batch, seed=seed)
         out_shape = before.graph.values[before.graph.outputs[0]].shape
         n_out = out_shape[-1] if out_shape else 0

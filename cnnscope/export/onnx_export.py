@@ -454,6 +454,7 @@ def _export_and_verify(model, src, name, out: Path, workdir: Path, input_size, b
     from .verify import check_model
 
     shape = (int(batch_size), *_input_chw(model, src, name, input_size))
+    _require_forward_memory(model, shape)
     x = random_input(shape, seed=batch_size)
     try:
         reference = torch_outputs(model, x)
@@ -534,6 +535,22 @@ def _export_and_verify(model, src, name, out: Path, workdir: Path, input_size, b
         os.replace(tmp, out)
         return report
     raise ExportFailed("export failed: " + "; ".join(notes) + "; nothing was written")
+
+
+def _require_forward_memory(model, shape) -> None:
+    """Refuse (exit 2, with the number) an export whose real forward cannot fit in memory, before its
+    input is allocated: the lower bound comes from the meta graph of the same model at that shape."""
+    from ..analysis.engine import analyze
+    from ..limits import forward_bytes, require_memory
+
+    n = 1
+    for d in shape:
+        n *= int(d)
+    what = f"exporting at input {tuple(shape)}"
+    fix = "use a smaller --input-size or --batch-size"
+    require_memory(4 * n, what, fix)          # the input alone, before even tracing on meta
+    analysis = analyze(model, input_size="x".join(map(str, shape[1:])), batch_size=shape[0])
+    require_memory(forward_bytes(analysis), what, fix)
 
 
 def _device_of(model):

@@ -156,11 +156,10 @@ def load_graph(path: str | os.PathLike):
     """The ModelProto without its external weight data (cheap even for a 2.5 GB model)."""
     import onnx
 
+    from ..fileio import require_regular_file
+
     path = str(path)
-    if not os.path.exists(path):
-        raise CnnscopeError(f"ONNX file '{path}' does not exist")
-    if os.path.isdir(path):
-        raise CnnscopeError(f"'{path}' is a folder, not an ONNX file")
+    require_regular_file(path, "ONNX file")
     try:
         model = onnx.load(path, load_external_data=False)
     except Exception as e:
@@ -322,6 +321,8 @@ def shapes_from_onnxruntime(path, input_shapes: list[list[int]], names: list[str
     ``external``: the file keeps its weights in external data (over 2 GB): the modified model is
     then written to a temporary folder, since it cannot be serialised to one protobuf.
     Returns {} (with a warning) when that is impossible, e.g. the weights are missing.
+    The file's external weight data is never loaded (a summary must stay cheap and bounded): such
+    shapes are left unknown, with a warning.
     """
     import tempfile
     import warnings
@@ -329,10 +330,14 @@ def shapes_from_onnxruntime(path, input_shapes: list[list[int]], names: list[str
     import numpy as np
     import onnx
 
+    if external:
+        warnings.warn(f"{len(names)} shape(s) that ONNX shape inference leaves unknown are not measured: the file "
+                      f"keeps its weights in external data, which a summary never loads")
+        return {}
     try:
         import onnxruntime as ort
 
-        model = onnx.load(str(path))
+        model = onnx.load(str(path), load_external_data=False)
         known = {o.name for o in model.graph.output}
         for name in names:
             if name not in known:

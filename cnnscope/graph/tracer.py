@@ -7,6 +7,8 @@ never mutated: a model with real weights is replaced by a meta *shadow* first.
 """
 from __future__ import annotations
 
+import contextlib
+
 import warnings
 from typing import Any, Callable
 
@@ -209,7 +211,39 @@ def trace(model: nn.Module, example_inputs: tuple[torch.Tensor, ...] | torch.Ten
         tensor_names[id(b)] = ("buffer", name)
 
     rec = _Recorder(names, tensor_names)
-    input_ids = [rec.add_input(x, f"input{i}") for i, x in enumerate(inputs)]
+    rec.input_ids = [rec.add_input(x, f"input{i}") for i, x in enumerate(inputs)]
+    if already_meta:
+        from ..loading.meta_build import strip_user_hooks
+
+        strip_user_hooks(model)      # cnnscope's own meta model: the user's hooks never see its tensors
+    with _without_global_hooks():
+        return _record(model, inputs, rec)
+
+
+#: torch's tables of hooks registered for every module (register_module_forward_hook & co.)
+_GLOBAL_HOOK_TABLES = ("_global_forward_pre_hooks", "_global_forward_hooks", "_global_forward_hooks_always_called",
+                       "_global_backward_pre_hooks", "_global_backward_hooks")
+
+
+@contextlib.contextmanager
+def _without_global_hooks():
+    """The user's global module hooks are set aside while cnnscope records (and put back after)."""
+    saved = {}
+    for name in _GLOBAL_HOOK_TABLES:
+        table = getattr(nn.modules.module, name, None)
+        if table is not None:
+            saved[name] = table.copy()
+            table.clear()
+    try:
+        yield
+    finally:
+        for name, content in saved.items():
+            table = getattr(nn.modules.module, name)
+            table.clear()
+            table.update(content)
+
+
+def _record(model: nn.Module, inputs: tuple, rec: "_Recorder") -> tuple[Graph, Any]:
     pre = nn.modules.module.register_module_forward_pre_hook(rec.pre_hook)
     post = nn.modules.module.register_module_forward_hook(rec.post_hook, always_call=True)
     try:
@@ -233,7 +267,7 @@ def trace(model: nn.Module, example_inputs: tuple[torch.Tensor, ...] | torch.Ten
         post.remove()
     flat_out, _ = tree_flatten(out)
     output_ids = [rec.value_of[id(t)] for t in flat_out if isinstance(t, torch.Tensor) and id(t) in rec.value_of]
-    graph = Graph(rec.nodes, rec.values, rec.calls, _module_infos(model), input_ids, output_ids, rec.param_values)
+    graph = Graph(rec.nodes, rec.values, rec.calls, _module_infos(model), rec.input_ids, output_ids, rec.param_values)
     return graph, out
 
 

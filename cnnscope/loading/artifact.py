@@ -23,9 +23,15 @@ from .source import ARTIFACT_FORMAT, ModelSource, build_real, resolve
 SOURCE_ATTR = "_cnnscope_source"
 
 
-def load_model(spec: str | ModelSource, weights: str | None = None) -> nn.Module:
-    src = spec if isinstance(spec, ModelSource) else resolve(spec, weights)
-    model = build_real(src)
+def load_model(spec: str | ModelSource, weights: str | None = None, trust_code=False) -> nn.Module:
+    """Build MODEL with its weights. An artifact whose base is user code is refused unless
+    ``trust_code`` allows it (``True``: the code file beside the artifact; a list: those files or
+    modules); see :mod:`cnnscope.loading.trust`."""
+    from .trust import trusting
+
+    with trusting(trust_code):
+        src = spec if isinstance(spec, ModelSource) else resolve(spec, weights)
+        model = build_real(src)
     object.__setattr__(model, SOURCE_ATTR, src)
     return model
 
@@ -45,12 +51,18 @@ def artifact_dict(model: nn.Module, base: dict[str, Any], plan: list[dict]) -> d
 
 
 def write_artifact(data: dict[str, Any], path: str | os.PathLike, *inputs: str | None) -> None:
-    """Atomic ``torch.save``; refuses to overwrite any of ``inputs``."""
+    """Atomic ``torch.save``; refuses to overwrite any of ``inputs``. A code base is stored relative to
+    ``path`` with the code file's SHA-256 (see :func:`cnnscope.loading.trust.stored_code_base`)."""
     import torch
 
     from ..fileio import atomic_write, check_output_path
+    from .trust import stored_code_base
 
     check_output_path(path, *inputs)
+    code = str(data["base"].get("ref", "")).rpartition(":")[0] if data["base"].get("source") == "code" else None
+    if code:
+        check_output_path(path, code)
+    data = {**data, "base": stored_code_base(data["base"], path)}
     atomic_write(path, lambda tmp: torch.save(data, tmp))
 
 

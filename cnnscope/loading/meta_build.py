@@ -75,7 +75,42 @@ def meta_shadow(model: nn.Module) -> nn.Module:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         shadow = copy.deepcopy(model, memo)
+    strip_user_hooks(shadow)
     return shadow
+
+
+#: the per-module hook tables a forward runs
+HOOK_TABLES = ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks")
+
+
+def _is_torch_hook(hook) -> bool:
+    """Hooks torch itself installs for a module to work (weight_norm, spectral_norm, pruning masks)."""
+    import inspect
+
+    target = getattr(hook, "func", hook)        # functools.partial
+    if inspect.isfunction(target) or inspect.ismethod(target):
+        module = getattr(target, "__module__", "") or ""
+    else:
+        module = type(target).__module__
+    return module == "torch" or module.startswith("torch.")
+
+
+def strip_user_hooks(model: nn.Module) -> None:
+    """Remove the user's forward/backward hooks from ``model`` (a copy cnnscope owns), so they never
+    run on cnnscope's meta tensors nor store them in the user's objects. Hooks torch installs for
+    the module to compute correctly (``weight_norm``'s pre-hook, ...) are kept."""
+    for m in model.modules():
+        for table in HOOK_TABLES:
+            hooks = getattr(m, table, None)
+            if not hooks:
+                continue
+            object.__setattr__(m, table, type(hooks)((k, h) for k, h in hooks.items() if _is_torch_hook(h)))
+        kept = set(getattr(m, "_forward_hooks", {})) | set(getattr(m, "_forward_pre_hooks", {}))
+        for flags_table in ("_forward_hooks_with_kwargs", "_forward_hooks_always_called",
+                            "_forward_pre_hooks_with_kwargs"):
+            flags = getattr(m, flags_table, None)
+            if flags:
+                object.__setattr__(m, flags_table, type(flags)((k, v) for k, v in flags.items() if k in kept))
 
 
 def is_meta(model: nn.Module) -> bool:

@@ -56,5 +56,13 @@ def replay(model: nn.Module, plan: list[dict]) -> nn.Module:
             raise CnnscopeError(
                 f"artifact plan step {i} has unknown kind '{kind}'; it was written by a newer cnnscope "
                 f"(known: {', '.join(sorted(_STEPS)) or 'none'})")
-        model = _STEPS[kind](model, step)
+        try:
+            model = _STEPS[kind](model, step)
+        except CnnscopeError:
+            raise
+        except (KeyError, IndexError, TypeError, ValueError, AttributeError, RuntimeError, AssertionError) as e:
+            # a step read from a file that does not fit this model (or is malformed) is bad input
+            text = str(e).strip().splitlines()
+            raise CnnscopeError(f"artifact plan step {i} ('{kind}') does not apply to this model: "
+                                f"{type(e).__name__}{': ' + text[0][:160] if text else ''}") from None
     return model

@@ -24,6 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import CnnscopeError, UnknownNameError
+from ..fileio import note_read, require_regular_file
+from .trust import Trust, check_kwargs, check_reference, user_code_error
 
 ARTIFACT_FORMAT = "cnnscope/1"
 ARTIFACT_SUFFIXES = (".pt", ".pth", ".cnnscope")
@@ -50,8 +52,13 @@ def all_model_names() -> list[str]:
     return sorted(set(classification_names()) | set(BUILTINS))
 
 
-def resolve(spec: str, weights: str | None = None) -> ModelSource:
-    """Turn a MODEL argument (and ``--weights``) into a :class:`ModelSource`. Builds nothing."""
+def resolve(spec: str, weights: str | None = None, trust=None) -> ModelSource:
+    """Turn a MODEL argument (and ``--weights``) into a :class:`ModelSource`. Builds nothing.
+
+    ``trust`` (see :mod:`cnnscope.loading.trust`) says which code an *artifact* may run; default: the
+    policy in force (:func:`cnnscope.loading.trust.current`), which allows none. Code the MODEL
+    argument itself names is the caller's choice and needs no trust.
+    """
     from .builtin_models import BUILTINS
 
     if not isinstance(spec, str) or not spec.strip():
@@ -59,11 +66,10 @@ def resolve(spec: str, weights: str | None = None) -> ModelSource:
     spec = spec.strip()
     lower = spec.lower()
     if lower.endswith(".onnx"):
-        if not os.path.isfile(spec):
-            raise CnnscopeError(f"ONNX file '{spec}' does not exist")
+        require_regular_file(spec, "ONNX file")
         return ModelSource(base={"source": "onnx", "path": os.path.abspath(spec)}, display_name=spec, path=spec)
     if lower.endswith(ARTIFACT_SUFFIXES) and ":" not in spec.replace(":\\", ""):
-        src = _artifact_source(spec)
+        src = _artifact_source(spec, trust)
         if weights is not None:
             raise CnnscopeError(f"'{spec}' is an artifact that carries its own weights; drop --weights")
         return src
@@ -92,8 +98,7 @@ def resolve(spec: str, weights: str | None = None) -> ModelSource:
 def _apply_weights_option(src: ModelSource, weights: str) -> None:
     looks_like_file = os.path.sep in weights or weights.lower().endswith(ARTIFACT_SUFFIXES) or os.path.exists(weights)
     if looks_like_file:
-        if not os.path.isfile(weights):
-            raise CnnscopeError(f"weights file '{weights}' does not exist")
+        require_regular_file(weights, "weights file")
         src.weights_file = weights
         return
     if src.kind != "torchvision":
@@ -110,17 +115,83 @@ def _normalise_code_ref(spec: str) -> str:
     target, _, attr = spec.rpartition(":")
     if not target or not attr.isidentifier():
         raise CnnscopeError(f"malformed code reference '{spec}'; expected path/to/file.py:callable or package.module:callable")
+    check_reference(spec, who="MODEL")
     if target.endswith(".py"):
-        if not os.path.isfile(target):
-            raise CnnscopeError(f"Python file '{target}' does not exist (from '{spec}')")
+        require_regular_file(target, f"Python file (from '{spec}')")
         return f"{os.path.abspath(target)}:{attr}"
     return spec
 
 
-def _artifact_source(path: str) -> ModelSource:
+def _artifact_source(path: str, trust=None) -> ModelSource:
+    from .trust import allow_artifact_code, current
+
     data = read_artifact(path, mmap=True)
-    return ModelSource(base=dict(data["base"]), plan=list(data["plan"]), weights_file=path,
-                       weights_in_artifact=True, display_name=path, path=path)
+    base = validate_base(data["base"], f"artifact '{path}'")
+    plan = validate_plan(data["plan"], f"artifact '{path}'")
+    if base["source"] == "code":
+        base = allow_artifact_code(base, path, current() if trust is None else Trust.of(trust).merged(current()))
+    return ModelSource(base=base, plan=plan, weights_file=path, weights_in_artifact=True, display_name=path,
+                       path=path)
+
+
+#: keys each base source may hold (besides "source"); anything else is refused
+_BASE_KEYS = {"torchvision": {"name", "weights", "kwargs", "input_size"},
+              "builtin": {"name", "kwargs", "input_size"},
+              "code": {"ref", "kwargs", "input_size", "sha256"}}
+
+
+def validate_base(base: Any, where: str) -> dict[str, Any]:
+    """An artifact's ``base`` as plain, well-formed data (exit 2 naming the problem otherwise)."""
+    if not isinstance(base, dict):
+        raise CnnscopeError(f"{where} is damaged: its base is a {type(base).__name__}, not a mapping")
+    source = base.get("source")
+    if source not in _BASE_KEYS:
+        raise CnnscopeError(f"{where} has an unknown model source {str(source)[:40]!r} in its base; known: "
+                            f"{', '.join(sorted(_BASE_KEYS))}")
+    extra = sorted(str(k)[:40] for k in base if k != "source" and k not in _BASE_KEYS[source])
+    if extra:
+        raise CnnscopeError(f"{where} has unexpected base entries {', '.join(extra)} for source '{source}'")
+    out = {**base, "kwargs": check_kwargs(base.get("kwargs"), where)}
+    if source in ("torchvision", "builtin"):
+        name = base.get("name")
+        if not isinstance(name, str):
+            raise CnnscopeError(f"{where} has a malformed base: 'name' is {type(name).__name__}, not a string")
+        from .builtin_models import BUILTINS
+
+        if source == "builtin" and name not in BUILTINS:
+            raise UnknownNameError(f"built-in model in {where}", name, list(BUILTINS))
+        if source == "torchvision":
+            from .torchvision_models import is_torchvision_name
+
+            if not is_torchvision_name(name):
+                raise UnknownNameError(f"torchvision model in {where}", name, all_model_names())
+            w = base.get("weights")
+            if w is not None and not isinstance(w, str):
+                raise CnnscopeError(f"{where} has a malformed base: 'weights' must be a name or null")
+            for key in ("weights", "progress", "pretrained", "weights_backbone"):
+                if key in out["kwargs"]:
+                    raise CnnscopeError(f"{where} passes '{key}' in its kwargs; weights are never downloaded or "
+                                        f"chosen by kwargs")
+    size = base.get("input_size")
+    if size is not None and (not isinstance(size, (list, tuple)) or not 2 <= len(size) <= 5 or not all(
+            isinstance(d, int) and not isinstance(d, bool) and 0 < d <= 1 << 20 for d in size)):
+        raise CnnscopeError(f"{where} has a malformed input_size {str(size)[:60]}; expected a list such as "
+                            f"[3, 224, 224]")
+    return out
+
+
+def validate_plan(plan: Any, where: str) -> list[dict]:
+    """An artifact's ``plan``: a list of mappings of plain data, each with a string ``kind``; the step
+    functions check their own fields when replayed."""
+    if not isinstance(plan, list):
+        raise CnnscopeError(f"{where} is damaged: its plan is a {type(plan).__name__}, not a list")
+    if len(plan) > 10_000:
+        raise CnnscopeError(f"{where} is damaged: its plan has {len(plan):,} steps")
+    for i, step in enumerate(plan):
+        if not isinstance(step, dict) or not isinstance(step.get("kind"), str):
+            raise CnnscopeError(f"{where} is damaged: plan step {i} is not a mapping with a 'kind'")
+        check_kwargs(step, f"{where} plan step {i}", max_items=50_000_000)
+    return list(plan)
 
 
 def _first_line(e: BaseException) -> str:
@@ -130,33 +201,62 @@ def _first_line(e: BaseException) -> str:
 
 
 def _torch_load(path: str, mmap: bool = False):
-    """``torch.load(weights_only=True)`` without torch's warnings (about pickle protocols of files
-    that are not ours) leaking to stderr: the caller turns failures into one clear line."""
+    """``torch.load(weights_only=True)`` of a regular file whose declared sizes were checked first (a
+    zip bomb is refused before it is inflated), without torch's warnings (about pickle protocols of
+    files that are not ours) leaking to stderr: the caller turns failures into one clear line."""
     import warnings
 
     import torch
 
+    from ..limits import check_archive
+
+    require_regular_file(path)
+    if not _is_zip(path):
+        _refuse_legacy(path)
+    check_archive(path)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
+
+
+def _is_zip(path: str) -> bool:
+    import zipfile
+
+    try:
+        return zipfile.is_zipfile(path)
+    except OSError:
+        return False
+
+
+def _refuse_legacy(path: str) -> None:
+    """torch's pre-1.6 format allocates each storage at the size the file declares before reading
+    it, so a few bytes can ask for terabytes: such files (and anything else that is not a zip) are
+    refused rather than read."""
+    import pickle
+
+    with open(path, "rb") as f:
+        head = f.read(2)
+    if head[:1] == b"\x80":   # a pickle stream: torch's legacy format, or a plain pickle
+        raise pickle.UnpicklingError("torch's legacy (pre-1.6) or a plain pickle file, whose declared sizes cannot "
+                                     "be checked before they are allocated; re-save it with torch.save")
+    raise EOFError("not a torch.save archive")
 
 
 def read_artifact(path: str, mmap: bool = True) -> dict:
     """Load an artifact with ``weights_only=True``: no code can run, no module is unpickled."""
     import pickle
 
-    if not os.path.exists(path):
-        raise CnnscopeError(f"file '{path}' does not exist")
-    if os.path.isdir(path):
-        raise CnnscopeError(f"'{path}' is a folder, not a cnnscope artifact")
+    require_regular_file(path, "file")
     try:
         data = _torch_load(path, mmap=mmap)
+    except CnnscopeError:
+        raise
     except pickle.UnpicklingError as e:
         raise CnnscopeError(
             f"'{path}' is not a cnnscope artifact: it holds pickled objects that weights_only loading refuses "
             f"({_first_line(e)}); save models with cnnscope.save_model") from None
     except Exception as e:  # torch.load on garbage raises many types (KeyError, EOFError, ...)
-        if mmap:   # not a zip file (e.g. a plain pickle): the non-mmap load says what it really is
+        if mmap:   # some zip layouts cannot be memory-mapped: the plain load says what it really is
             return read_artifact(path, mmap=False)
         raise CnnscopeError(f"'{path}' is corrupt or truncated, or not a torch file ({_first_line(e)})") from None
     if not isinstance(data, dict) or data.get("format") != ARTIFACT_FORMAT:
@@ -168,36 +268,43 @@ def read_artifact(path: str, mmap: bool = True) -> dict:
     for key in ("base", "plan", "state_dict"):
         if key not in data:
             raise CnnscopeError(f"'{path}' is a damaged cnnscope artifact: its '{key}' entry is missing")
+    _check_tensor_mapping(data["state_dict"], f"'{path}' is a damaged cnnscope artifact: its state_dict")
     return data
+
+
+def _check_tensor_mapping(sd: Any, what: str) -> None:
+    import torch
+
+    if not isinstance(sd, dict):
+        raise CnnscopeError(f"{what} is a {type(sd).__name__}, not a mapping of names to tensors")
+    for k, v in sd.items():
+        if not isinstance(k, str) or not isinstance(v, torch.Tensor):
+            raise CnnscopeError(f"{what} maps {str(k)[:60]!r} to a {type(v).__name__}; expected names to tensors")
 
 
 def read_state_dict(path: str, mmap: bool = True) -> dict:
     """A state_dict from a plain file or from an artifact, loaded with ``weights_only=True``."""
     import pickle
 
-    if path.lower().endswith(ARTIFACT_SUFFIXES):
-        try:
-            data = _torch_load(path, mmap=mmap)
-        except pickle.UnpicklingError:
-            raise CnnscopeError(f"'{path}' holds pickled objects that weights_only loading refuses; "
-                                f"save a state_dict (model.state_dict()) instead") from None
-        except Exception as e:  # torch.load on garbage raises many types (KeyError, EOFError, ...)
-            if mmap:
-                return read_state_dict(path, mmap=False)
-            raise CnnscopeError(f"'{path}' is corrupt or truncated ({_first_line(e)})") from None
-    else:
-        try:
-            data = _torch_load(path)
-        except pickle.UnpicklingError:
-            raise CnnscopeError(f"'{path}' holds pickled objects that weights_only loading refuses") from None
-        except Exception as e:
-            raise CnnscopeError(f"'{path}' is corrupt, truncated or not a torch file ({_first_line(e)})") from None
+    require_regular_file(path, "weights file")
+    try:
+        data = _torch_load(path, mmap=mmap)
+    except CnnscopeError:
+        raise
+    except pickle.UnpicklingError as e:
+        raise CnnscopeError(f"'{path}' holds pickled objects that weights_only loading refuses ({_first_line(e)}); "
+                            f"save a state_dict (model.state_dict()) with torch.save instead") from None
+    except Exception as e:  # torch.load on garbage raises many types (KeyError, EOFError, ...)
+        if mmap:
+            return read_state_dict(path, mmap=False)
+        raise CnnscopeError(f"'{path}' is corrupt, truncated or not a torch file ({_first_line(e)})") from None
     if isinstance(data, dict) and data.get("format") == ARTIFACT_FORMAT:
         data = data["state_dict"]
     elif isinstance(data, dict) and "state_dict" in data and isinstance(data["state_dict"], dict):
         data = data["state_dict"]  # common training-checkpoint layout
     if not isinstance(data, dict) or not all(hasattr(v, "shape") for v in data.values()):
         raise CnnscopeError(f"'{path}' does not hold a state_dict (a mapping of names to tensors)")
+    _check_tensor_mapping(data, f"the state_dict in '{path}'")
     return data
 
 
@@ -222,11 +329,15 @@ def _call_base(base: dict[str, Any]):
 
 
 def _call_code(ref: str, kwargs: dict):
+    """Import the user's module or file and call ``fn(**kwargs)``. Whatever that code raises, including
+    ``SystemExit`` and ``KeyboardInterrupt``, becomes one line naming it (never a silent exit)."""
     from torch import nn
 
+    check_reference(ref, who="model reference")
     target, _, attr = ref.rpartition(":")
     try:
         if target.endswith(".py"):
+            require_regular_file(target, "Python file")
             mod_name = "cnnscope_user_" + Path(target).stem
             spec = importlib.util.spec_from_file_location(mod_name, target)
             if spec is None or spec.loader is None:
@@ -244,8 +355,8 @@ def _call_code(ref: str, kwargs: dict):
         raise
     except ModuleNotFoundError as e:
         raise CnnscopeError(f"cannot import '{target}': {e}") from None
-    except Exception as e:  # the user's code failed at import time
-        raise CnnscopeError(f"importing '{target}' failed: {type(e).__name__}: {e}") from None
+    except BaseException as e:  # the user's code failed (or exited) at import time
+        raise user_code_error(e, f"importing '{target}'") from None
     fn = getattr(module, attr, None)
     if fn is None:
         raise UnknownNameError(f"callable in {target}", attr,
@@ -254,8 +365,8 @@ def _call_code(ref: str, kwargs: dict):
         obj = fn(**kwargs) if callable(fn) and not isinstance(fn, nn.Module) else fn
     except (CnnscopeError, RuntimeError, NotImplementedError):
         raise   # build_on_meta retries these off the meta device; _user_code reports them
-    except Exception as e:  # the user's constructor failed
-        raise CnnscopeError(f"calling '{ref}' failed: {type(e).__name__}: {_first_line(e)}") from None
+    except BaseException as e:  # the user's constructor failed (or exited)
+        raise user_code_error(e, f"calling '{ref}'") from None
     if not isinstance(obj, nn.Module):
         raise CnnscopeError(f"'{ref}' returned {type(obj).__name__}, not a torch.nn.Module")
     return obj

@@ -71,7 +71,11 @@ def finish_transform(src: ModelSource, before: Analysis, result: TransformResult
     """
     from ..loading.artifact import artifact_dict, write_artifact
 
+    from ..limits import forward_bytes, require_memory
+
     input_shape = before.input_shape
+    require_memory(forward_bytes(before), f"verifying the result on a real input {tuple(input_shape)}",
+                   "use a smaller --input-size or --batch-size")
     verify_runs(result.model, input_shape, output_shapes(before))
     plan = list(src.plan) + list(result.steps)
     verify_replay(src.base, plan, result.model)
