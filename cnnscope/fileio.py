@@ -110,8 +110,8 @@ def check_output_path(output: str | os.PathLike, *inputs: str | os.PathLike | No
     reads = _READS.get() or []
     for inp in list(inputs) + [p for kind, p in reads if kind == "file"]:
         if inp is not None and _same(out, inp):
-            raise CnnscopeError(f"output '{out}' is an input file of this command; choose another -o path "
-                                f"(inputs are never overwritten)")
+            raise CnnscopeError(f"output '{out}' is the input file '{inp}' of this command; choose another -o "
+                                f"path (inputs are never overwritten)")
     absolute = Path(os.path.abspath(out))
     for kind, folder in reads:
         if kind == "tree" and Path(folder) in absolute.parents:

@@ -71,8 +71,9 @@ def forward_bytes(analysis, batch: int | None = None, training: bool = False) ->
     graph = analysis.graph
     n0 = analysis.input_shape[0] or 1
     scale = (batch or n0) / n0
-    activations = sorted((v.nbytes for v in graph.values.values()
-                          if graph.nodes[v.producer].kind == "op"), reverse=True)
+    activations = sorted((v.nbytes for v in graph.values.values()   # views share their input's memory
+                          if graph.nodes[v.producer].kind == "op" and not graph.nodes[v.producer].aliases),
+                         reverse=True)
     inputs = sum(graph.values[i].nbytes for i in graph.inputs)
     params = sum(graph.values[v].nbytes for v in graph.param_values.values())
     if training:

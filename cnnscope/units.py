@@ -5,9 +5,31 @@ Byte sizes accept ``KB/MB/GB`` (powers of 1000) and ``KiB/MiB/GiB`` (powers of 1
 """
 from __future__ import annotations
 
+import math
 import re
 
 from .errors import CnnscopeError
+
+#: the largest count, byte size or tensor dimension accepted from a user or a file (2**62 is
+#: beyond any model and fits torch's int64 sizes with room for products)
+MAX_NUMBER = 2 ** 62
+#: the largest single tensor dimension (batch, channels, height, ...)
+MAX_DIM = 2 ** 31 - 1
+
+
+def _bounded(value: float, text, what: str) -> int:
+    if not math.isfinite(value) or value > MAX_NUMBER:
+        raise CnnscopeError(f"{what} '{text}' is out of range; give a finite number below {MAX_NUMBER:.3g}")
+    return int(round(value))
+
+
+def finite(value: float, what: str, *, minimum: float | None = 0.0) -> float:
+    """``value`` if it is a finite number (and at least ``minimum``); else one clear error."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
+        raise CnnscopeError(f"{what} must be a finite number, got {value}")
+    if minimum is not None and value < minimum:
+        raise CnnscopeError(f"{what} must be at least {minimum:g}, got {value}")
+    return float(value)
 
 _SI = {"": 1, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12}
 _BYTES = {
@@ -22,35 +44,38 @@ def parse_count(text: str | int | float, what: str = "count") -> int:
     if isinstance(text, (int, float)) and not isinstance(text, bool):
         if text < 0:
             raise CnnscopeError(f"{what} must not be negative, got {text}")
-        return int(text)
+        return _bounded(float(text), text, what)
     m = re.fullmatch(_NUMBER + r"\s*([KMGT]?)", str(text).strip(), flags=re.IGNORECASE)
     if not m:
         raise CnnscopeError(
             f"malformed {what} '{text}': expected a number with an optional K/M/G/T suffix, e.g. 25M or 4.2G")
-    return int(round(float(m.group(1)) * _SI[m.group(2).upper()]))
+    return _bounded(float(m.group(1)) * _SI[m.group(2).upper()], text, what)
 
 
 def parse_bytes(text: str | int | float, what: str = "size") -> int:
     """``"100MB"`` -> 100_000_000 bytes, ``"1.5GiB"`` -> 1_610_612_736; a bare number means MB."""
     if isinstance(text, (int, float)) and not isinstance(text, bool):
-        return int(text * 10**6)
+        if text < 0:
+            raise CnnscopeError(f"{what} must not be negative, got {text}")
+        return _bounded(float(text) * 10**6, text, what)
     m = re.fullmatch(_NUMBER + r"\s*([KMGT]?I?B)?", str(text).strip(), flags=re.IGNORECASE)
     if not m:
         raise CnnscopeError(
             f"malformed {what} '{text}': expected a number with a unit such as 100MB, 95MiB or 1.5GB")
     unit = (m.group(2) or "MB").upper()
-    return int(round(float(m.group(1)) * _BYTES[unit]))
+    return _bounded(float(m.group(1)) * _BYTES[unit], text, what)
 
 
 def parse_fraction(text: str | float, what: str = "ratio", *, allow_percent: bool = True) -> float:
     """``"0.5"`` or ``"50%"`` -> 0.5."""
     s = str(text).strip()
     try:
-        if allow_percent and s.endswith("%"):
-            return float(s[:-1]) / 100.0
-        return float(s)
+        value = float(s[:-1]) / 100.0 if allow_percent and s.endswith("%") else float(s)
     except ValueError:
         raise CnnscopeError(f"malformed {what} '{text}': expected a number such as 0.5 or 50%") from None
+    if not math.isfinite(value):
+        raise CnnscopeError(f"malformed {what} '{text}': expected a finite number such as 0.5 or 50%")
+    return value
 
 
 def parse_input_size(text: str | None, default_channels: int = 3) -> tuple[int, ...] | None:
@@ -73,6 +98,8 @@ def parse_input_size(text: str | None, default_channels: int = 3) -> tuple[int, 
     if not dims or len(dims) > 3 or any(d <= 0 for d in dims):
         raise CnnscopeError(
             f"malformed input size '{text}': expected CxHxW, HxW or a single size with positive integers")
+    if any(d > MAX_DIM for d in dims):
+        raise CnnscopeError(f"input size '{text}' has a dimension above {MAX_DIM:,}; no tensor can be that large")
     if len(dims) == 1:
         dims = (default_channels, dims[0], dims[0])
     elif len(dims) == 2:

@@ -45,11 +45,15 @@ _METRIC_OF_FIELD = {m.field: m for m in METRICS.values()}
 
 def parse_max_growth(text: Any) -> float:
     """``"5%"`` or ``0.05`` -> 0.05. A bare number above 1 is refused: write ``5%``, not ``5``."""
+    import math
+
     s = str(text).strip()
     try:
         value = float(s[:-1]) / 100 if s.endswith("%") else float(s)
     except ValueError:
         raise CnnscopeError(f"malformed --max-growth '{text}': expected a percentage such as 5% (or 0.05)") from None
+    if not math.isfinite(value):
+        raise CnnscopeError(f"malformed --max-growth '{text}': expected a finite percentage such as 5% (or 0.05)")
     if value < 0:
         raise CnnscopeError(f"malformed --max-growth '{text}': growth allowance must not be negative")
     if not s.endswith("%") and value > 1:
@@ -95,15 +99,20 @@ def _not_ours(path: str, why: str) -> CnnscopeError:
 
 def read_baseline(path: str) -> dict[str, dict[str, Any]]:
     """``{model name: entry}`` from a baseline file (or a ``--format json`` check report)."""
+    from ..fileio import require_regular_file
+
     if not os.path.exists(path):
         raise CnnscopeError(f"baseline '{path}' does not exist; create it by running the same `cnnscope check` "
                             f"with --update-baseline")
-    if os.path.isdir(path):
-        raise CnnscopeError(f"baseline '{path}' is a folder; give the JSON file")
+    require_regular_file(path, "baseline")
+    if os.path.getsize(path) > 64 * 10**6:
+        raise _not_ours(path, f"{os.path.getsize(path):,} bytes; a baseline is a few KB")
     try:
         with open(path, encoding="utf-8") as f:
             data = json.load(f)
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+    except RecursionError:
+        raise _not_ours(path, "nested too deeply") from None
+    except (UnicodeDecodeError, json.JSONDecodeError, ValueError) as e:
         raise _not_ours(path, f"not JSON: {str(e).splitlines()[0]}") from None
     if not isinstance(data, dict) or data.get("schema") not in (SCHEMA, REPORT_SCHEMA):
         found = data.get("schema") if isinstance(data, dict) else None
@@ -117,10 +126,22 @@ def read_baseline(path: str) -> dict[str, dict[str, Any]]:
     if not isinstance(models, dict):
         raise _not_ours(path, '"models" is missing or not an object')
     for name, entry in models.items():
-        if not isinstance(entry, dict) or not all(
-                isinstance(entry.get(f), int) or entry.get(f) is None for f in GROWTH_FIELDS):
-            raise _not_ours(path, f"the entry of model '{name}' is malformed")
+        _check_entry(path, name, entry)
     return models
+
+
+def _check_entry(path: str, name: Any, entry: Any) -> None:
+    """The baseline schema of one model: {"input_shape": [positive ints] | null, <metric>: int ≥ 0 | null}."""
+    if not isinstance(name, str) or not isinstance(entry, dict):
+        raise _not_ours(path, f"the entry of model {str(name)[:60]!r} is not an object")
+    for f in GROWTH_FIELDS:
+        v = entry.get(f)
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= 2 ** 62):
+            raise _not_ours(path, f"the entry of model '{name[:60]}' has {f} = {str(v)[:40]}, not a count")
+    shape = entry.get("input_shape")
+    if shape is not None and (not isinstance(shape, list) or not 1 <= len(shape) <= 6 or not all(
+            isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape)):
+        raise _not_ours(path, f"the entry of model '{name[:60]}' has a malformed input_shape {str(shape)[:40]}")
 
 
 def growth_checks(name: str, measurements: dict[str, Any], entry: dict[str, Any], max_growth: float,

@@ -68,11 +68,20 @@ def _load_toml(path: Path) -> dict:
             raise CnnscopeError(
                 f"reading {path.name} needs Python ≥ 3.11 (tomllib) or the 'tomli' package on Python 3.10: "
                 f"pip install tomli, or pass MODEL and budgets on the command line") from None
+    from ..fileio import require_regular_file
+
+    require_regular_file(path, "config file")
+    if path.stat().st_size > 16 * 10**6:
+        raise CnnscopeError(f"config file '{path}' is {path.stat().st_size:,} bytes; a config is a few KB")
     try:
         with open(path, "rb") as f:
             return tomllib.load(f)
     except tomllib.TOMLDecodeError as e:
         raise CnnscopeError(f"'{path}' is not valid TOML: {e}") from None
+    except UnicodeDecodeError as e:
+        raise CnnscopeError(f"'{path}' is not UTF-8 text (byte {e.start}); TOML files must be UTF-8") from None
+    except RecursionError:
+        raise CnnscopeError(f"'{path}' nests too deeply to be a config") from None
     except OSError as e:
         raise CnnscopeError(f"cannot read '{path}': {e.strerror}") from None
 
@@ -190,9 +199,11 @@ def load_config(path: str | os.PathLike | None = None) -> CheckConfig:
     """Read ``path`` (default: ``pyproject.toml`` in the current directory) and validate it."""
     explicit = path is not None
     p = Path(path) if explicit else Path.cwd() / "pyproject.toml"
-    if not p.is_file():
+    if not p.exists() or (explicit and not p.is_file()):
         if explicit:
-            raise CnnscopeError(f"config file '{p}' does not exist")
+            from ..fileio import require_regular_file
+
+            require_regular_file(p, "config file")
         raise CnnscopeError("no MODEL given and no pyproject.toml in the current directory; give MODEL "
                             "arguments, or --config FILE with a [tool.cnnscope.check] table")
     data = _load_toml(p)

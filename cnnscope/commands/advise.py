@@ -9,7 +9,7 @@ from .options import model_options, output_option
 @click.command(context_settings={"max_content_width": 100})
 @model_options
 @click.option("--layers", "-l", metavar="GLOB", multiple=True, help="Only consider rewrite sites matching GLOB.")
-@click.option("--top", type=click.IntRange(min=1), default=15, show_default=True,
+@click.option("--top", type=click.IntRange(min=1, max=2**31 - 1), default=15, show_default=True,
               help="Per-site rows to show in the table (json lists all).")
 @click.option("--format", "-f", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @output_option

@@ -27,7 +27,7 @@ def budget_options(fn):
 @click.option("--input-size", "-i", metavar="CxHxW", help="Input size for every model (overrides the config).")
 @click.option("--weights", "-w", metavar="NAME|FILE",
               help="torchvision weights name or state_dict file for every model (never downloaded).")
-@click.option("--batch-size", "-b", type=click.IntRange(min=1), default=None,
+@click.option("--batch-size", "-b", type=click.IntRange(min=1, max=2**31 - 1), default=None,
               help="Batch size N; MACs and activations scale with it. Default 1.")
 @click.option("--baseline", metavar="FILE", help="Stored sizes (JSON) to compare with; fail when a metric grows "
                                                  "by more than --max-growth.")
@@ -125,19 +125,23 @@ def check(models, config_path, input_size, weights, batch_size, baseline, max_gr
 
     from .options import emit
 
+    errors = report.errors
     if junit_xml == "-":
         click.echo(render(data, "junit"), nl=False)
     elif junit_xml:
         from ..fileio import atomic_write_text
 
         atomic_write_text(junit_xml, render(data, "junit"))
-        click.echo(f"wrote {junit_xml}", err=True)
-    emit(render(data, fmt), output)
+        if not errors:
+            click.echo(f"wrote {junit_xml}", err=True)
+    emit(render(data, fmt), output, quiet=bool(errors))
 
-    if report.errors:
-        first = report.errors[0]
-        more = f" (and {len(report.errors) - 1} more model(s); see the report)" if len(report.errors) > 1 else ""
-        raise CnnscopeError(f"{first.error}{more}")
+    if errors:
+        # bad input, reported as one line; the written report(s) list every model, this one as an error
+        more = f" (and {len(errors) - 1} more model(s))" if len(errors) > 1 else ""
+        written = [p for p in (output, junit_xml) if p and p != "-"]
+        where = f"; report written to {' and '.join(written)}" if written else ""
+        raise CnnscopeError(f"{errors[0].error}{more}{where}")
     if not report.passed:
         failed = [(m, c) for m, c in report.checks if not c.passed]
         shown = ", ".join(f"{m.name} {c.metric}{' growth' if c.kind == 'growth' else ''}" for m, c in failed[:4])

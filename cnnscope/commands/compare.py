@@ -37,7 +37,7 @@ def summarise(src, input_size, batch_size: int) -> dict:
 @click.option("--weights-b", metavar="NAME|FILE", help="--weights for B.")
 @click.option("--input-size", "-i", metavar="CxHxW",
               help="Input size for both models. Default: each model's own (weights' crop size, else natural size).")
-@click.option("--batch-size", "-b", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--batch-size", "-b", type=click.IntRange(min=1, max=2**31 - 1), default=1, show_default=True)
 @click.option("--format", "-f", "fmt", type=click.Choice(FORMATS), default="table", show_default=True,
               help="markdown: totals plus a folded per-layer table, ready for a PR comment.")
 @click.option("--depth", "-d", type=click.IntRange(min=0), default=None,

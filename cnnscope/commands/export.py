@@ -17,7 +17,7 @@ DEFAULT_OPSET = 18  # == cnnscope.export.onnx_export.DEFAULT_OPSET (kept here so
 @click.option("--input-size", "-i", metavar="CxHxW",
               help="Input size: 3x224x224, 224x224 or 224. Default: the weights' crop size, else the model's "
                    "natural size (224; 299 for inception_v3; 1x28x28 for lenet5/mnist_cnn).")
-@click.option("--batch-size", "-b", type=click.IntRange(min=1), default=1, show_default=True,
+@click.option("--batch-size", "-b", type=click.IntRange(min=1, max=2**31 - 1), default=1, show_default=True,
               help="Batch size of the exported input (and of the parity check).")
 @click.option("--weights", "-w", metavar="NAME|FILE",
               help="torchvision weights name (configures the architecture; loaded only from the local cache) "

@@ -10,7 +10,7 @@ MODEL_HELP = "MODEL: a torchvision name, lenet5/zfnet/mnist_cnn, FILE.py:fn, pkg
 
 def model_options(fn):
     """``MODEL`` plus ``--weights``, ``--input-size``, ``--batch-size``."""
-    fn = click.option("--batch-size", "-b", type=click.IntRange(min=1), default=1, show_default=True,
+    fn = click.option("--batch-size", "-b", type=click.IntRange(min=1, max=2**31 - 1), default=1, show_default=True,
                       help="Batch size N of the analysed input.")(fn)
     fn = click.option("--input-size", "-i", metavar="CxHxW",
                       help="Input size: 3x224x224, 224x224 or 224. Default: the weights' crop size, else the "
@@ -59,8 +59,9 @@ def input_paths() -> list[str]:
     return found
 
 
-def emit(text: str, output: str | None) -> None:
-    """Print, or write atomically to ``output`` (never onto one of the command's input files)."""
+def emit(text: str, output: str | None, quiet: bool = False) -> None:
+    """Print, or write atomically to ``output`` (never onto one of the command's input files);
+    ``quiet``: no "wrote FILE" line (the caller's one error line says it)."""
     if output == "-":
         click.echo(text, nl=False)
     elif output:
@@ -68,6 +69,7 @@ def emit(text: str, output: str | None) -> None:
 
         check_output_path(output, *input_paths())
         atomic_write_text(output, text)
-        click.echo(f"wrote {output}", err=True)
+        if not quiet:
+            click.echo(f"wrote {output}", err=True)
     else:
         click.echo(text, nl=False)

@@ -24,13 +24,13 @@ SCHEMA = "cnnscope.prune/1"
 @click.option("--ignore", metavar="GLOB", multiple=True,
               help="Layers to keep whole (repeatable), e.g. 'layer4.*' or features.0: no channel they hold is "
                    "removed, so the groups coupled to them are kept too.")
-@click.option("--round-to", type=click.IntRange(min=1), default=1, show_default=True,
+@click.option("--round-to", type=click.IntRange(min=1, max=2**31 - 1), default=1, show_default=True,
               help="Keep channel counts multiples of N (8 or 16 suit most hardware).")
 @click.option("--unstructured", is_flag=True,
               help="Zero the smallest weights instead of removing channels (needs --sparsity). No speed-up.")
 @click.option("--sparsity", metavar="S", help="With --unstructured: fraction of conv/linear weights to zero.")
 @data_options("pruning")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of --criterion random and data shuffling.")
+@click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True, help="Seed of --criterion random and data shuffling.")
 @click.option("--format", "-f", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.option("--dry-run", is_flag=True, help="Prune, verify and report, but write nothing (-o not needed).")
 @transform_output_option

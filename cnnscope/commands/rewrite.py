@@ -15,7 +15,7 @@ def _common(fn):
     fn = click.option("--format", "-f", "fmt", type=click.Choice(["table", "json"]), default="table",
                       show_default=True)(fn)
     fn = data_options("the rewrite")(fn)
-    fn = click.option("--seed", type=int, default=0, show_default=True,
+    fn = click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True,
                       help="Seed of the random inputs the per-layer errors are measured on (without --data) and "
                            "of data shuffling.")(fn)
     fn = click.option("--layers", "-l", metavar="GLOB", multiple=True,

@@ -21,14 +21,14 @@ def data_options(what: str):
             click.option("--data", metavar="DIR",
                          help=f"ImageFolder tree (DIR/train/<class>/, DIR/val/<class>/): report top-1 on val/ before "
                               f"{what}, after it and after fine-tuning on train/."),
-            click.option("--epochs", type=click.IntRange(min=0), default=1, show_default=True,
+            click.option("--epochs", type=click.IntRange(0, 1_000_000), default=1, show_default=True,
                          help="Fine-tuning epochs with --data (0: only measure accuracy)."),
             click.option("--lr", type=float, default=0.01, show_default=True,
                          help="Fine-tuning learning rate (SGD, cosine)."),
             click.option("--mean", metavar="M1,M2,M3", help="Normalisation mean for --data images (default: the "
                                                             "torchvision weights' own, else none)."),
             click.option("--std", metavar="S1,S2,S3", help="Normalisation std for --data images."),
-            click.option("--train-batch", type=click.IntRange(min=1), default=32, show_default=True,
+            click.option("--train-batch", type=click.IntRange(min=1, max=2**31 - 1), default=32, show_default=True,
                          help="Images per fine-tuning/evaluation batch."),
             click.option("--device", metavar="auto|cpu|cuda", default="auto", show_default=True,
                          help="Where fine-tuning runs (auto: CUDA when available)."),
@@ -98,7 +98,7 @@ class AccuracySession:
         chw = tuple(before.input_shape[1:])
         norm = normalisation_for(src, chw[0], mean, std)
         self.device = pick_device(device)
-        if not lr > 0:
+        if not (lr > 0 and lr < float("inf")):
             raise CnnscopeError(f"--lr must be positive, got {lr}")
         from ..limits import forward_bytes, require_memory
 

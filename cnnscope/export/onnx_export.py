@@ -423,8 +423,10 @@ def export_onnx(model_or_spec, path: str | os.PathLike, input_size=None, batch_s
         raise CnnscopeError(f"--batch-size must be at least 1, got {batch_size}")
     if check_batch_size is not None and check_batch_size < 1:
         raise CnnscopeError(f"the check batch size must be at least 1, got {check_batch_size}")
-    if rtol < 0 or atol < 0:
-        raise CnnscopeError("--rtol and --atol must not be negative")
+    from ..units import finite
+
+    finite(rtol, "--rtol")
+    finite(atol, "--atol")
     if simplify and simplifier() is None:
         raise CnnscopeError("--simplify needs onnxslim or onnxsim: pip install onnxslim (or onnxsim)")
     out = Path(path)

@@ -262,6 +262,18 @@ def _record(model: nn.Module, inputs: tuple, rec: "_Recorder") -> tuple[Graph, A
         raise CnnscopeError(
             f"forward failed in {where} for input {tuple(inputs[0].shape)}: {msg[:200]}; "
             f"check --input-size (and the channel count)") from None
+    except RecursionError:
+        raise CnnscopeError("the model nests too deeply to analyse (Python's recursion limit was reached in its "
+                            "forward)") from None
+    except Exception as e:   # KeyError, AttributeError, ZeroDivisionError ... in the model's own forward
+        msg = str(e).splitlines()[0] if str(e) else ""
+        where = rec.scope[-1] or "the model"
+        raise CnnscopeError(f"forward failed in {where}: the model's code raised {type(e).__name__}"
+                            f"{': ' + msg[:200] if msg else ''}") from None
+    except BaseException as e:   # SystemExit, or a KeyboardInterrupt the model raised itself
+        from ..loading.trust import user_code_error
+
+        raise user_code_error(e, f"the forward of {rec.scope[-1] or 'the model'}") from None
     finally:
         pre.remove()
         post.remove()

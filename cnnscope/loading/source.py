@@ -297,7 +297,7 @@ def read_state_dict(path: str, mmap: bool = True) -> dict:
     except Exception as e:  # torch.load on garbage raises many types (KeyError, EOFError, ...)
         if mmap:
             return read_state_dict(path, mmap=False)
-        raise CnnscopeError(f"'{path}' is corrupt, truncated or not a torch file ({_first_line(e)})") from None
+        raise CnnscopeError(f"'{path}' is corrupt or truncated, or not a torch file ({_first_line(e)})") from None
     if isinstance(data, dict) and data.get("format") == ARTIFACT_FORMAT:
         data = data["state_dict"]
     elif isinstance(data, dict) and "state_dict" in data and isinstance(data["state_dict"], dict):
@@ -313,14 +313,21 @@ def read_state_dict(path: str, mmap: bool = True) -> dict:
 def _call_base(base: dict[str, Any]):
     source = base["source"]
     kwargs = dict(base.get("kwargs") or {})
-    if source == "torchvision":
-        from .torchvision_models import build
+    if source in ("torchvision", "builtin"):
+        try:
+            if source == "torchvision":
+                from .torchvision_models import build
 
-        return build(base["name"], base.get("weights"), **kwargs)
-    if source == "builtin":
-        from .builtin_models import BUILTINS
+                return build(base["name"], base.get("weights"), **kwargs)
+            from .builtin_models import BUILTINS
 
-        return BUILTINS[base["name"]][0](**kwargs)
+            return BUILTINS[base["name"]][0](**kwargs)
+        except (TypeError, ValueError, KeyError, AssertionError, OverflowError, ZeroDivisionError) as e:
+            if not kwargs:
+                raise
+            # kwargs stored in an artifact that the builder does not take (or cannot use)
+            raise CnnscopeError(f"building {base['name']} with the stored kwargs failed: {type(e).__name__}: "
+                                f"{_first_line(e)}") from None
     if source == "code":
         return _call_code(base["ref"], kwargs)
     if source == "onnx":

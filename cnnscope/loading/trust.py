@@ -252,8 +252,8 @@ def check_kwargs(kwargs: Any, where: str, max_items: int = MAX_KWARGS_ITEMS) -> 
     if not isinstance(kwargs, dict):
         raise CnnscopeError(f"{where}: 'kwargs' must be a mapping, got {type(kwargs).__name__}")
     for k, v in kwargs.items():
-        if not isinstance(k, str) or not k.isidentifier():
-            raise CnnscopeError(f"{where}: kwargs key {k!r} is not a Python identifier")
+        if not isinstance(k, str) or not k.isidentifier() or k.startswith("__"):
+            raise CnnscopeError(f"{where}: kwargs key {str(k)[:40]!r} is not a plain argument name")
         walk(v, 1, k)
     return dict(kwargs)
 

@@ -81,7 +81,7 @@ def fine_tune(model: nn.Module, loader, *, epochs: int, lr: float, device: torch
     """
     if epochs < 0:
         raise CnnscopeError(f"--epochs must be 0 or more, got {epochs}")
-    if not lr > 0:
+    if not (lr > 0 and lr < float("inf")):
         raise CnnscopeError(f"--lr must be positive, got {lr}")
     device = torch.device(device)
     model.to(device).train()

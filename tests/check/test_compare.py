@@ -123,7 +123,7 @@ def test_artifact_against_code_and_depth(compare_here, two, tmp_path):
 
     art = tmp_path / "before.pt"
     save_model(load_model(f"{two}:before"), art)
-    code, out, err = compare_here(art, f"{two}:after", "-i", "32", "--depth", "1", "-f", "json")
+    code, out, err = compare_here(art, f"{two}:after", "-i", "32", "--depth", "1", "-f", "json", "--trust-code")
     assert code == 0, err
     d = json.loads(out)
     assert [lay["name"] for lay in d["layers"]] == ["0", "1", "2", "3", "4", "5", "6"]   # 0.0/0.1 folded into 0

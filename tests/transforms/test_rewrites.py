@@ -45,7 +45,13 @@ def base_artifact(tmp_path_factory):
 def _load(path):
     from cnnscope.loading.artifact import load_model
 
-    return load_model(str(path)).eval()
+    return load_model(str(path), trust_code=True).eval()   # the artifacts here are built by this file's code
+
+
+@pytest.fixture
+def cli():
+    """The CLI, allowed to run this file's code that the artifacts name (see the README's Security)."""
+    return lambda *args, **kw: run_cli(*args, "--trust-code", **kw)
 
 
 def _out(model, seed=1, size=32):
@@ -275,13 +281,13 @@ def test_rewrite_and_prune_compose(base_artifact, tmp_path, cli):
 ])
 def test_bad_input_one_line_no_file(base_artifact, tmp_path, args, contains):
     out = tmp_path / "bad.pt"
-    code, stdout, err = run_cli(args[0], base_artifact, "-i", "32", *args[1:], "-o", out)
+    code, stdout, err = run_cli(args[0], base_artifact, "-i", "32", *args[1:], "-o", out, "--trust-code")
     assert_one_line_error(code, stdout, err, 2, contains)
     assert not out.exists() and not list(tmp_path.iterdir())
 
 
 def test_refuses_to_overwrite_input(base_artifact):
-    code, out, err = run_cli("stride", base_artifact, "-i", "32", "-o", base_artifact)
+    code, out, err = run_cli("stride", base_artifact, "-i", "32", "-o", base_artifact, "--trust-code")
     assert_one_line_error(code, out, err, 2)
 
 
