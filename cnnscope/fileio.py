@@ -112,9 +112,9 @@ def check_output_path(output: str | os.PathLike, *inputs: str | os.PathLike | No
         if inp is not None and _same(out, inp):
             raise CnnscopeError(f"output '{out}' is the input file '{inp}' of this command; choose another -o "
                                 f"path (inputs are never overwritten)")
-    absolute = Path(os.path.abspath(out))
+    real = Path(os.path.realpath(out))
     for kind, folder in reads:
-        if kind == "tree" and Path(folder) in absolute.parents:
+        if kind == "tree" and Path(os.path.realpath(folder)) in real.parents:
             raise CnnscopeError(f"output '{out}' lies inside '{folder}', which this command reads; write it "
                                 f"elsewhere")
     folder = out.parent if str(out.parent) else Path(".")
