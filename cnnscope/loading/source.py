@@ -242,23 +242,28 @@ def _refuse_legacy(path: str) -> None:
     raise EOFError("not a torch.save archive")
 
 
-def read_artifact(path: str, mmap: bool = True) -> dict:
-    """Load an artifact with ``weights_only=True``: no code can run, no module is unpickled."""
+def _load_checked(path: str, what: str, pickled_fix: str, mmap: bool = True):
+    """``_torch_load`` with every failure as one line: pickled objects (refused by weights_only) get
+    ``pickled_fix``; anything else is corrupt, truncated or not a torch file."""
     import pickle
 
-    require_regular_file(path, "file")
+    require_regular_file(path, what)
     try:
-        data = _torch_load(path, mmap=mmap)
+        return _torch_load(path, mmap=mmap)
     except CnnscopeError:
         raise
     except pickle.UnpicklingError as e:
-        raise CnnscopeError(
-            f"'{path}' is not a cnnscope artifact: it holds pickled objects that weights_only loading refuses "
-            f"({_first_line(e)}); save models with cnnscope.save_model") from None
+        raise CnnscopeError(f"'{path}' holds pickled objects that weights_only loading refuses "
+                            f"({_first_line(e)}); {pickled_fix}") from None
     except Exception as e:  # torch.load on garbage raises many types (KeyError, EOFError, ...)
         if mmap:   # some zip layouts cannot be memory-mapped: the plain load says what it really is
-            return read_artifact(path, mmap=False)
+            return _load_checked(path, what, pickled_fix, mmap=False)
         raise CnnscopeError(f"'{path}' is corrupt or truncated, or not a torch file ({_first_line(e)})") from None
+
+
+def read_artifact(path: str, mmap: bool = True) -> dict:
+    """Load an artifact with ``weights_only=True``: no code can run, no module is unpickled."""
+    data = _load_checked(path, "file", "it is not a cnnscope artifact: save models with cnnscope.save_model", mmap)
     if not isinstance(data, dict) or data.get("format") != ARTIFACT_FORMAT:
         what = "a plain state_dict" if isinstance(data, dict) and data and all(
             hasattr(v, "shape") for v in data.values()) else "not a cnnscope artifact"
@@ -284,20 +289,8 @@ def _check_tensor_mapping(sd: Any, what: str) -> None:
 
 def read_state_dict(path: str, mmap: bool = True) -> dict:
     """A state_dict from a plain file or from an artifact, loaded with ``weights_only=True``."""
-    import pickle
-
-    require_regular_file(path, "weights file")
-    try:
-        data = _torch_load(path, mmap=mmap)
-    except CnnscopeError:
-        raise
-    except pickle.UnpicklingError as e:
-        raise CnnscopeError(f"'{path}' holds pickled objects that weights_only loading refuses ({_first_line(e)}); "
-                            f"save a state_dict (model.state_dict()) with torch.save instead") from None
-    except Exception as e:  # torch.load on garbage raises many types (KeyError, EOFError, ...)
-        if mmap:
-            return read_state_dict(path, mmap=False)
-        raise CnnscopeError(f"'{path}' is corrupt or truncated, or not a torch file ({_first_line(e)})") from None
+    data = _load_checked(path, "weights file", "save a state_dict (model.state_dict()) with torch.save instead",
+                         mmap)
     if isinstance(data, dict) and data.get("format") == ARTIFACT_FORMAT:
         data = data["state_dict"]
     elif isinstance(data, dict) and "state_dict" in data and isinstance(data["state_dict"], dict):
