@@ -55,6 +55,17 @@ class Summary:
             "layers": [asdict(r) for r in self.layers],
         }
 
+    def __str__(self) -> str:
+        """``print(summary)`` shows the table ``cnnscope summary`` prints (rendering lives in report/)."""
+        from ..report.render import render
+
+        return render(self.to_dict(), "table")
+
+    def __repr__(self) -> str:
+        t = self.totals
+        return (f"<Summary {self.model}: input {'×'.join(map(str, self.input_shape))}, {t.params:,} params, "
+                f"{t.macs:,} MACs, {len(self.layers)} layers>")
+
     def layer(self, name: str) -> LayerRow:
         for r in self.layers:
             if r.name == name:

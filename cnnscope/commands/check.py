@@ -111,6 +111,9 @@ def check(models, config_path, input_size, weights, batch_size, baseline, max_gr
         max_growth = max_growth or config.max_growth
     if max_growth and not baseline:
         raise CnnscopeError("--max-growth needs --baseline FILE (the sizes to grow from)")
+    if not baseline and not update_baseline and not any(t.budgets for t in targets):
+        raise CnnscopeError("no budget given, so nothing would be checked: add one such as --max-params 25M or "
+                            "--max-macs 4G (see --help), a [tool.cnnscope.check] budget, or --baseline FILE")
 
     if len(targets) > 1 and sys.stderr.isatty():
         def progress(items):

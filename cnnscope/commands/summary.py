@@ -12,7 +12,8 @@ FORMATS = ["table", "json", "csv", "markdown"]
 @model_options
 @click.option("--format", "-f", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
 @click.option("--depth", "-d", type=click.IntRange(min=0), default=None,
-              help="Show rows down to this depth; deeper rows are folded into their parent (whose counts include them).")
+              help="Show rows down to this depth; deeper rows are folded into their parent (whose counts include "
+                   "them). Default: 2 for table and markdown, every row for json and csv; 0: totals only.")
 @click.option("--no-rf", is_flag=True, help="Skip the receptive-field columns.")
 @output_option
 def summary(model, weights, input_size, batch_size, fmt, depth, no_rf, output):

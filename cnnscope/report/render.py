@@ -64,30 +64,88 @@ def visible_layers(data: dict, depth: int | None) -> list[dict]:
     return [r for r in data["layers"] if depth is None or r["depth"] <= depth]
 
 
+#: the table's default depth: top-level blocks and their children (``--depth`` shows more or fewer)
+TABLE_DEPTH = 2
+
+
+def tree_labels(rows: list[dict]) -> list[str]:
+    """Each row's name drawn as a tree: top-level rows by name, deeper rows by their last name part
+    under ``├─``/``└─`` after one ``│`` per enclosing level, so the qualified name of every row can be
+    read back from the table (tabulate keeps the glyphs, unlike leading spaces)."""
+    depths = [r["depth"] for r in rows]
+    n = len(rows)
+
+    def is_last(i: int) -> bool:
+        for j in range(i + 1, n):
+            if depths[j] < depths[i]:
+                return True
+            if depths[j] == depths[i]:
+                return False
+        return True
+
+    last = [is_last(i) for i in range(n)]
+    labels = []
+    for i, r in enumerate(rows):
+        d = depths[i]
+        if d <= 1:
+            labels.append(r["name"])
+            continue
+        prefix = "│  " * (d - 2)      # as torchinfo: a bar per level (spaces would be stripped by tabulate)
+        labels.append(prefix + ("└─ " if last[i] else "├─ ") + r["name"].rsplit(".", 1)[-1])
+    return labels
+
+
+def names_from_tree(labels: list[str]) -> list[str]:
+    """The qualified names back from :func:`tree_labels` (the inverse; used by tests and tools)."""
+    names, stack = [], []
+    for label in labels:
+        body = label.lstrip("│ ")
+        if body.startswith(("├─ ", "└─ ")):
+            depth = (len(label) - len(body)) // 3 + 2
+            part = body[3:]
+        else:
+            depth, part = 1, label
+        stack = stack[:depth - 1] + [part]
+        names.append(".".join(stack))
+    return names
+
+
 def _has_rf(data: dict) -> bool:
     return any(r.get("receptive_field") is not None for r in data["layers"])
+
+
+def _folded_note(data: dict, depth: int, shown: int) -> list[str]:
+    hidden = len(data["layers"]) - shown
+    if not hidden:
+        return []
+    deepest = max(r["depth"] for r in data["layers"])
+    return [f"({hidden} deeper rows folded into their parents; --depth {min(depth + 1, deepest)} or "
+            f"--depth {deepest} shows them)"]
 
 
 @register_renderer("table")
 def render_table(data: dict, depth: int | None = None) -> str:
     from tabulate import tabulate
 
+    depth = TABLE_DEPTH if depth is None else depth
     with_rf = _has_rf(data)
     headers = ["Layer", "Type", "Output shape", "Params", "MACs"] + (["RF /jump"] if with_rf else [])
+    visible = visible_layers(data, depth)
     rows = []
-    for r in visible_layers(data, depth):
-        name = "  " * (r["depth"] - 1) + r["name"].rsplit(".", 1)[-1] if r["depth"] > 1 else r["name"]
-        row = [name, r["type"], _shape(r["output_shape"]), human_count(r["params"]) if r["params"] else "-",
+    for label, r in zip(tree_labels(visible), visible):
+        row = [label, r["type"], _shape(r["output_shape"]), human_count(r["params"]) if r["params"] else "-",
                human_count(r["macs"]) if r["macs"] else "-"]
         if with_rf:
             row.append(format_rf(r.get("receptive_field")))
         rows.append(row)
     t = data["totals"]
     body = tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True,
-                    colalign=("left", "left", "left", "right", "right") + (("right",) if with_rf else ()))
+                    colalign=("left", "left", "left", "right", "right") + (("right",) if with_rf else ())) \
+        if rows else "(--depth 0: totals only)"
     lines = [
         f"Model: {data['model']}    input: {_shape(data['input_shape'])} ({_layout(data['input_shape'])})",
         body,
+        *_folded_note(data, depth, len(visible)),
         "",
         f"Params:      {t['params']:>16,}  ({human_count(t['params'])}; trainable {t['trainable_params']:,})",
         f"MACs:        {t['macs']:>16,}  ({human_count(t['macs'])} MACs)",
@@ -142,6 +200,7 @@ def render_csv(data: dict, depth: int | None = None) -> str:
 def render_markdown(data: dict, depth: int | None = None) -> str:
     from tabulate import tabulate
 
+    depth = TABLE_DEPTH if depth is None else depth
     with_rf = _has_rf(data)
     headers = ["Layer", "Type", "Output shape", "Params", "MACs"] + (["RF /jump"] if with_rf else [])
     rows = [[f"`{r['name']}`", r["type"], _shape(r["output_shape"]), f"{r['params']:,}", f"{r['macs']:,}"]

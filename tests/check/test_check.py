@@ -447,3 +447,10 @@ def test_example_ci_files_run_cnnscope_check():
     assert hooks[0]["entry"].startswith("cnnscope check") and hooks[0]["pass_filenames"] is False
     (entry,) = yaml.safe_load((EXAMPLE / "pre-commit-hooks.yaml").read_text())
     assert entry["id"] == "cnnscope-check" and entry["entry"] == "cnnscope check"
+
+
+def test_no_budget_at_all_is_bad_input(cli):
+    """A gate with nothing to check must not pass silently ("0 checks: all held"), issue 13."""
+    from tests.conftest import assert_one_line_error
+
+    assert_one_line_error(*cli("check", "lenet5"), contains="no budget given")

@@ -4,6 +4,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import ROOT, assert_one_line_error
 
 
@@ -65,3 +67,48 @@ def test_list(cli):
     assert code == 0 and "resnet50" in out and "25.6M" in out
     code, out, err = cli("list", "--filter", "lenet5", "-f", "json")
     assert json.loads(out)[0]["params"] == 61706
+
+
+def _table_names(out: str) -> list[str]:
+    """The first column of the summary table (rows between the dashes and the first blank line)."""
+    lines = out.splitlines()
+    dash = next(i for i, line in enumerate(lines) if line.startswith("---"))
+    width = len(lines[dash].split("  ")[0])
+    rows = []
+    for line in lines[dash + 1:]:
+        if not line.strip() or line.startswith("("):
+            break
+        rows.append(line[:width].rstrip())
+    return rows
+
+
+@pytest.mark.parametrize("model", ["resnet18", "vit_b_16"])
+def test_summary_table_keeps_the_tree(cli, model):
+    """Every row's qualified name can be read back from the table (issue 13: nesting was lost)."""
+    import json
+
+    from cnnscope.report.render import names_from_tree
+
+    code, out, err = cli("summary", model, "--depth", "9", "--no-rf")
+    assert code == 0, err
+    code, js, err = cli("summary", model, "-f", "json", "--no-rf")
+    expected = [r["name"] for r in json.loads(js)["layers"]]
+    assert names_from_tree(_table_names(out)) == expected
+    code, out, err = cli("summary", model)                # the default table folds below depth 2
+    shown = names_from_tree(_table_names(out))
+    assert shown == [n for n in expected if n.count(".") < 2]
+    assert f"({len(expected) - len(shown)} deeper rows folded" in out
+
+
+def test_summary_depth_zero_prints_totals_only(cli):
+    code, out, err = cli("summary", "lenet5", "--depth", "0")
+    assert code == 0 and "totals only" in out and "Params:" in out
+
+
+def test_print_summary_shows_the_table():
+    import cnnscope
+
+    s = cnnscope.summary("lenet5")
+    assert str(s).startswith("Model: lenet5") and "Conv2d" in str(s)
+    # by hand: params 156 + 2,416 + 48,120 + 10,164 + 850; MACs 117,600 + 240,000 + 48,000 + 10,080 + 840
+    assert repr(s) == "<Summary lenet5: input 1×1×28×28, 61,706 params, 416,520 MACs, 12 layers>"
