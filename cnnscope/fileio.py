@@ -75,13 +75,17 @@ _SPECIAL_KINDS = ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a soc
                   (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))
 
 
-def require_regular_file(path: str | os.PathLike, what: str = "file") -> None:
-    """Refuse an input that does not exist, is a folder, or is not a regular file (never block on a FIFO)."""
+def require_regular_file(path: str | os.PathLike, what: str = "file", *, will_replace: bool = False) -> None:
+    """Refuse an input that does not exist, is a folder, or is not a regular file (never block on a FIFO).
+
+    ``will_replace``: the command reads the file only to validate it and was asked to replace it
+    (``check --update-baseline``), so it is not registered as an input that outputs must avoid."""
     kind = kind_of(path)
     if kind == "file":
         if not os.access(path, os.R_OK):
             raise CnnscopeError(f"{what} '{path}' is not readable (permission denied)")
-        note_read(path)
+        if not will_replace:
+            note_read(path)
         return
     if kind == "missing":
         raise CnnscopeError(f"{what} '{path}' does not exist")

@@ -97,14 +97,15 @@ def _not_ours(path: str, why: str) -> CnnscopeError:
                          f"or delete it and run `cnnscope check` with --update-baseline")
 
 
-def read_baseline(path: str) -> dict[str, dict[str, Any]]:
-    """``{model name: entry}`` from a baseline file (or a ``--format json`` check report)."""
+def read_baseline(path: str, will_replace: bool = False) -> dict[str, dict[str, Any]]:
+    """``{model name: entry}`` from a baseline file (or a ``--format json`` check report);
+    ``will_replace``: read only to refuse replacing a file that is not a baseline."""
     from ..fileio import require_regular_file
 
     if not os.path.exists(path):
         raise CnnscopeError(f"baseline '{path}' does not exist; create it by running the same `cnnscope check` "
                             f"with --update-baseline")
-    require_regular_file(path, "baseline")
+    require_regular_file(path, "baseline", will_replace=will_replace)
     if os.path.getsize(path) > 64 * 10**6:
         raise _not_ours(path, f"{os.path.getsize(path):,} bytes; a baseline is a few KB")
     try:

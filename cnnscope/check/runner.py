@@ -167,7 +167,7 @@ def run_checks(targets: list[CheckTarget], baseline: str | None = None, max_grow
 
         check_output_path(baseline)
         if os.path.exists(baseline):
-            read_baseline(baseline)  # refuse to overwrite a file that is not a cnnscope baseline
+            read_baseline(baseline, will_replace=True)  # refuse to overwrite a file that is not a baseline
 
     sources, failed = {}, {}
     for t in targets:   # every reference validated before the first model is analysed

@@ -19,8 +19,9 @@ SCHEMA = "cnnscope.prune/1"
 @click.option("--criterion", "-c", metavar="NAME", default=None,
               help="How channels are ranked: l1 (default; Li et al. 2017), l2, bn (|γ| of BatchNorm, network "
                    "slimming) or random.")
-@click.option("--scope", metavar="layer|global", default="layer", show_default=True,
-              help="layer: the same ratio in every group; global: one ranking over all groups.")
+@click.option("--scope", metavar="layer|global", default=None,
+              help="layer: the same ratio in every group (structured default); global: one ranking over all "
+                   "groups (the default of --unstructured: one magnitude threshold for the whole model).")
 @click.option("--ignore", metavar="GLOB", multiple=True,
               help="Layers to keep whole (repeatable), e.g. 'layer4.*' or features.0: no channel they hold is "
                    "removed, so the groups coupled to them are kept too.")
@@ -68,9 +69,10 @@ def prune(model, weights, input_size, batch_size, ratio, target_macs, target_par
     from ..transforms.common import finish_transform
     from .transform_helpers import AccuracySession, load_for_transform
 
+    scope = scope or ("global" if unstructured else "layer")
     settings = _validate(model, ratio, target_macs, target_params, criterion, scope, round_to, unstructured,
                          sparsity, data, output, dry_run, device)
-    src, real, before, load_notes = load_for_transform(model, weights, input_size, batch_size, verb="pruned")
+    src, real, before, load_notes = load_for_transform(model, weights, input_size, batch_size, verb="pruned", seed=seed)
     before_summary = build_summary(before)
     session = None
     if data:

@@ -96,7 +96,7 @@ def factorize(model, weights, input_size, batch_size, layers, seed, fmt, dry_run
     \b
     Examples:
       cnnscope factorize alexnet --method stack --dry-run
-      cnnscope factorize alexnet --method stack --activation relu --data digits/ --epochs 2 -o a.pt
+      cnnscope factorize mnist_cnn --method stack --activation relu --data digits/ --epochs 2 -o m.pt
       cnnscope factorize resnet50 --method tucker2 --ratio 0.5 --layers 'layer*.conv2' -o r50-t2.pt
       cnnscope factorize inception_v3 --method stack --layers '*branch5x5_2' -o i3.pt
       cnnscope factorize resnet18 --method asym --ratio 0.3 -o r18-asym.pt
@@ -142,7 +142,7 @@ def _run(kind, method, model, weights, input_size, batch_size, layers, seed, fmt
     if data_opts["device"] not in ("auto", "cpu", "cuda"):
         raise CnnscopeError(f"unknown --device '{data_opts['device']}'; choose auto, cpu or cuda")
     ranks = RankSpec.parse(**rank_opts) if kind != "stride" and method != "stack" else None
-    src, real, before, load_notes = load_for_transform(model, weights, input_size, batch_size, verb="rewrote")
+    src, real, before, load_notes = load_for_transform(model, weights, input_size, batch_size, verb="rewrote", seed=seed)
     before_summary = build_summary(before)
     session = inputs = None
     if data_opts["data"]:

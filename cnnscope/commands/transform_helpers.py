@@ -54,7 +54,8 @@ def _weights_cached(src) -> bool:
     return os.path.exists(os.path.join(get_dir(), "checkpoints", os.path.basename(w.url)))
 
 
-def load_for_transform(model: str, weights: str | None, input_size, batch_size: int = 1, verb: str = "transformed"):
+def load_for_transform(model: str, weights: str | None, input_size, batch_size: int = 1, verb: str = "transformed",
+                       seed: int = 0):
     """(source, real CPU model, its analysis, notes): the model is built once with real weights (the
     artifact's, the --weights file's, or a fresh init) and analysed once. Named torchvision weights
     that are not in the local cache configure the architecture only: the model is transformed with
@@ -63,9 +64,19 @@ def load_for_transform(model: str, weights: str | None, input_size, batch_size: 
     from ..loading.artifact import SOURCE_ATTR, load_model
     from ..loading.source import resolve
 
+    import torch
+
     src = resolve(model, weights)
     notes = []
-    if src.kind == "torchvision" and src.base.get("weights") and not src.weights_file and not _weights_cached(src):
+    fresh = not src.weights_file and not (src.kind == "torchvision" and src.base.get("weights"))
+    if fresh:
+        note = (f"{src.display_name} has no trained weights here: the transform ran on a random init seeded with "
+                f"--seed {seed} (the same every run), so errors and channel importance describe random weights; "
+                f"pass --weights FILE for trained ones")
+        notes.append(note)      # printed with the report (stderr stays one line on errors)
+    torch.manual_seed(seed)     # a fresh init (and anything random below) is the same in every run
+    if not fresh and src.kind == "torchvision" and src.base.get("weights") and not src.weights_file \
+            and not _weights_cached(src):
         from ..loading.plan import replay
         from ..loading.torchvision_models import build
 

@@ -49,7 +49,13 @@ class Sites:
 
 
 def matches(name: str, layers: list[str] | tuple[str, ...] | None) -> bool:
-    return not layers or any(fnmatch.fnmatchcase(name, g) for g in layers)
+    """``name`` or one of its enclosing modules matches a glob of ``layers`` (so ``'*branch5x5_2'``
+    selects the conv inside Inception's ``BasicConv2d`` block ``Mixed_5b.branch5x5_2``)."""
+    if not layers:
+        return True
+    parts = name.split(".")
+    prefixes = [".".join(parts[:i]) for i in range(len(parts), 0, -1)]
+    return any(fnmatch.fnmatchcase(p, g) for g in layers for p in prefixes)
 
 
 def conv_sites(analysis, layers=None) -> list[ConvSite]:

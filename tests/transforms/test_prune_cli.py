@@ -146,3 +146,21 @@ def test_fine_tuning_keeps_unstructured_zeros(run, tmp_path):
     n = sum(sd[k].numel() for k in names)
     assert w.numel() == 51_200
     assert sum(int((sd[k] == 0).sum()) for k in names) >= round(0.5 * n)   # training did not refill them
+
+
+def test_fresh_init_is_seeded_and_said(cli, tmp_path):
+    """Without --weights two runs keep the same channels (the plans are equal), another --seed keeps
+    others, and the report says the weights are random (issue 13)."""
+    import json
+
+    import torch
+
+    plans = []
+    for name, seed in (("a", "0"), ("b", "0"), ("c", "1")):
+        code, out, err = cli("prune", "mnist_cnn", "--ratio", "0.5", "-f", "json", "--seed", seed,
+                             "-o", tmp_path / f"{name}.pt")
+        assert code == 0, err
+        assert any(f"random init seeded with --seed {seed}" in n for n in json.loads(out)["notes"])
+        plans.append(torch.load(tmp_path / f"{name}.pt", weights_only=True)["plan"])
+    assert plans[0] == plans[1]
+    assert plans[0] != plans[2]
