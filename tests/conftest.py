@@ -19,6 +19,30 @@ def cli():
     return run_cli
 
 
+def run_inprocess(*args, cwd=None):
+    """Run ``cnnscope ARGS`` through :func:`cnnscope.cli.main` in this process (no 4 s torch import per
+    call): (exit code, stdout, stderr). Signal handlers and the working directory are restored."""
+    import contextlib
+    import io
+    import signal
+
+    from cnnscope.cli import main
+
+    saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    here = os.getcwd()
+    out, err = io.StringIO(), io.StringIO()
+    try:
+        if cwd is not None:
+            os.chdir(cwd)
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = main([str(a) for a in args])
+    finally:
+        os.chdir(here)
+        for s, h in saved.items():
+            signal.signal(s, h)
+    return code, out.getvalue(), err.getvalue()
+
+
 def assert_one_line_error(code, out, err, expected_code=2, contains=None):
     assert code == expected_code, (code, out, err)
     assert "Traceback" not in err, err

@@ -232,14 +232,13 @@ def _refuse_legacy(path: str) -> None:
     """torch's pre-1.6 format allocates each storage at the size the file declares before reading
     it, so a few bytes can ask for terabytes: such files (and anything else that is not a zip) are
     refused rather than read."""
-    import pickle
-
     with open(path, "rb") as f:
         head = f.read(2)
     if head[:1] == b"\x80":   # a pickle stream: torch's legacy format, or a plain pickle
-        raise pickle.UnpicklingError("torch's legacy (pre-1.6) or a plain pickle file, whose declared sizes cannot "
-                                     "be checked before they are allocated; re-save it with torch.save")
-    raise EOFError("not a torch.save archive")
+        raise CnnscopeError(f"'{path}' is a pickle stream (torch's legacy pre-1.6 format, or pickle.dump), whose "
+                            f"declared tensor sizes cannot be checked before they are allocated and whose objects "
+                            f"can run code; cnnscope does not read it: re-save it with a current torch.save")
+    raise EOFError("not a torch.save archive")   # the caller words it: corrupt, truncated or not a torch file
 
 
 def _load_checked(path: str, what: str, pickled_fix: str, mmap: bool = True):
@@ -253,17 +252,33 @@ def _load_checked(path: str, what: str, pickled_fix: str, mmap: bool = True):
     except CnnscopeError:
         raise
     except pickle.UnpicklingError as e:
-        raise CnnscopeError(f"'{path}' holds pickled objects that weights_only loading refuses "
-                            f"({_first_line(e)}); {pickled_fix}") from None
+        raise CnnscopeError(f"'{path}' holds pickled Python objects ({_pickled_what(e)}), which can run code when "
+                            f"loaded, so cnnscope never unpickles them (not even with --trust-code); "
+                            f"{pickled_fix}") from None
     except Exception as e:  # torch.load on garbage raises many types (KeyError, EOFError, ...)
         if mmap:   # some zip layouts cannot be memory-mapped: the plain load says what it really is
             return _load_checked(path, what, pickled_fix, mmap=False)
         raise CnnscopeError(f"'{path}' is corrupt or truncated, or not a torch file ({_first_line(e)})") from None
 
 
+def _pickled_what(e: BaseException) -> str:
+    """What torch's weights_only refusal names (``GLOBAL torchvision.models.resnet.ResNet``), in full."""
+    import re
+
+    text = str(e)
+    m = re.search(r"GLOBAL ([\w.]+)", text)
+    if m:
+        return f"a {m.group(1)}: a whole pickled model, as torch.save(model) writes"
+    if "legacy" in text:
+        return text
+    return "not plain tensors"
+
+
 def read_artifact(path: str, mmap: bool = True) -> dict:
     """Load an artifact with ``weights_only=True``: no code can run, no module is unpickled."""
-    data = _load_checked(path, "file", "it is not a cnnscope artifact: save models with cnnscope.save_model", mmap)
+    data = _load_checked(path, "file", "save the model with cnnscope.save_model(model, path, base=...) or its "
+                               "state_dict with torch.save(model.state_dict(), 'w.pt') and pass MODEL --weights w.pt",
+                         mmap)
     if not isinstance(data, dict) or data.get("format") != ARTIFACT_FORMAT:
         what = "a plain state_dict" if isinstance(data, dict) and data and all(
             hasattr(v, "shape") for v in data.values()) else "not a cnnscope artifact"
@@ -289,8 +304,8 @@ def _check_tensor_mapping(sd: Any, what: str) -> None:
 
 def read_state_dict(path: str, mmap: bool = True) -> dict:
     """A state_dict from a plain file or from an artifact, loaded with ``weights_only=True``."""
-    data = _load_checked(path, "weights file", "save a state_dict (model.state_dict()) with torch.save instead",
-                         mmap)
+    data = _load_checked(path, "weights file", "save the state_dict instead: torch.save(model.state_dict(), "
+                                               "'w.pt')", mmap)
     if isinstance(data, dict) and data.get("format") == ARTIFACT_FORMAT:
         data = data["state_dict"]
     elif isinstance(data, dict) and "state_dict" in data and isinstance(data["state_dict"], dict):
@@ -354,7 +369,10 @@ def _call_code(ref: str, kwargs: dict):
     except CnnscopeError:
         raise
     except ModuleNotFoundError as e:
-        raise CnnscopeError(f"cannot import '{target}': {e}") from None
+        local = target.replace(".", os.sep) + ".py"
+        hint = (f"; '{local}' is in this folder: name the file, {local}:{attr}" if os.path.isfile(local)
+                else "; is it installed in this Python, or should it be FILE.py:fn?")
+        raise CnnscopeError(f"cannot import '{target}': {e}{hint}") from None
     except BaseException as e:  # the user's code failed (or exited) at import time
         raise user_code_error(e, f"importing '{target}'") from None
     fn = getattr(module, attr, None)

@@ -181,18 +181,40 @@ def render_json(data: dict, depth: int | None = None) -> str:
     return json.dumps(out, indent=2) + "\n"
 
 
+def _rf_numbers(rf: Any) -> list:
+    """RF height, width, jump height, width and a flag ("", global, approximate, misaligned): numbers
+    a spreadsheet can sort, not the table's "7 /2" text."""
+    if rf is None:
+        return ["", "", "", "", ""]
+    if rf == "global":
+        return ["", "", "", "", "global"]
+    size, stride = list(rf["size"])[-2:], list(rf["stride"])[-2:]     # 3-D: the H and W axes
+    if len(size) == 1:                                                 # 1-D signals: one axis, in rf_h
+        size, stride = [size[0], ""], [stride[0], ""]
+    flag = "approximate" if rf.get("approximate") else "misaligned" if rf.get("misaligned") else ""
+    return [*size, *stride, flag]
+
+
 @register_renderer("csv")
 def render_csv(data: dict, depth: int | None = None) -> str:
+    """One row per layer, numeric columns (RF split into height/width/jump), then a ``TOTAL`` row with the
+    model's totals (depth 0)."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     with_rf = _has_rf(data)
-    w.writerow(["name", "type", "depth", "output_shape", "params", "macs"] + (["receptive_field"] if with_rf else []))
+    rf_cols = ["rf_h", "rf_w", "rf_jump_h", "rf_jump_w", "rf_note"] if with_rf else []
+    w.writerow(["name", "type", "depth", "output_shape", "params", "macs"] + rf_cols)
     for r in visible_layers(data, depth):
         row = [r["name"], r["type"], r["depth"], "x".join(map(str, r["output_shape"])) if r["output_shape"] and
                not isinstance(r["output_shape"][0], list) else json.dumps(r["output_shape"]), r["params"], r["macs"]]
         if with_rf:
-            row.append(format_rf(r.get("receptive_field")))
+            row += _rf_numbers(r.get("receptive_field"))
         w.writerow(row)
+    t = data["totals"]
+    total = ["TOTAL", data["model"], 0, "x".join(map(str, data["input_shape"])), t["params"], t["macs"]]
+    if with_rf:
+        total += _rf_numbers(t.get("receptive_field"))
+    w.writerow(total)
     return buf.getvalue()
 
 
@@ -207,6 +229,8 @@ def render_markdown(data: dict, depth: int | None = None) -> str:
             + ([format_rf(r.get("receptive_field"))] if with_rf else [])
             for r in visible_layers(data, depth)]
     t = data["totals"]
+    rows.append(["**total**", "", _shape(data["input_shape"]) + " in", f"**{t['params']:,}**", f"**{t['macs']:,}**"]
+                + ([format_rf(t.get("receptive_field"))] if with_rf else []))
     head = (f"**{data['model']}** — input {_shape(data['input_shape'])}: {t['params']:,} params, "
             f"{human_count(t['macs'])} MACs ({human_count(t['flops'])} FLOPs = 2 × MACs)\n\n")
     return head + tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True) + "\n"

@@ -112,3 +112,18 @@ def test_print_summary_shows_the_table():
     assert str(s).startswith("Model: lenet5") and "Conv2d" in str(s)
     # by hand: params 156 + 2,416 + 48,120 + 10,164 + 850; MACs 117,600 + 240,000 + 48,000 + 10,080 + 840
     assert repr(s) == "<Summary lenet5: input 1×1×28×28, 61,706 params, 416,520 MACs, 12 layers>"
+
+
+def test_csv_has_numeric_rf_columns_and_a_total_row(cli):
+    import csv
+    import io
+
+    code, out, err = cli("summary", "lenet5", "-f", "csv")
+    assert code == 0, err
+    rows = list(csv.DictReader(io.StringIO(out)))
+    # by hand: conv 5×5 → RF 5; pool 2/2 → 5 + 1·1 = 6, jump 2; conv 5×5 → 6 + 4·2 = 14; pool → 14 + 1·2 = 16, jump 4
+    assert [(r["rf_h"], r["rf_jump_h"]) for r in rows[:6]] == [("5", "1"), ("5", "1"), ("6", "2"), ("14", "2"),
+                                                                ("14", "2"), ("16", "4")]
+    assert rows[7]["rf_note"] == "global"
+    total = rows[-1]
+    assert (total["name"], total["params"], total["macs"], total["rf_h"]) == ("TOTAL", "61706", "416520", "16")

@@ -1,9 +1,5 @@
 """Helpers for the attack tests: hostile artifacts, and the CLI run in this process (fast) or in a
 subprocess (for signals and exit paths that must be seen from outside)."""
-import contextlib
-import io
-import signal
-
 import pytest
 import torch
 
@@ -17,21 +13,13 @@ def write_artifact(path, base, plan=(), state_dict=None, **extra):
 
 @pytest.fixture
 def inproc(monkeypatch):
-    """Run ``cnnscope ARGS`` through :func:`cnnscope.cli.main` in this process: (exit code, stdout, stderr)."""
-    from cnnscope import cli as cli_module
+    """Run ``cnnscope ARGS`` in this process (see :func:`tests.conftest.run_inprocess`)."""
+    from tests.conftest import run_inprocess
 
     def run(*args, cwd=None):
         if cwd is not None:
             monkeypatch.chdir(cwd)
-        saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
-        out, err = io.StringIO(), io.StringIO()
-        try:
-            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-                code = cli_module.main([str(a) for a in args])
-        finally:
-            for s, h in saved.items():
-                signal.signal(s, h)
-        return code, out.getvalue(), err.getvalue()
+        return run_inprocess(*args)
 
     return run
 
