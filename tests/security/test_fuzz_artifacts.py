@@ -1,6 +1,7 @@
 """A hostile artifact of any shape: ``load_model`` and the CLI succeed or fail with exit 2 — never
 another code, and never run code (no marker file is ever written)."""
 import os
+import tempfile
 
 import torch
 from hypothesis import HealthCheck, given, settings
@@ -8,7 +9,8 @@ from hypothesis import strategies as st
 
 from cnnscope.errors import CnnscopeError
 
-MARKER_DIR = os.path.join(os.path.dirname(__file__), "_fuzz_markers")
+#: where a hostile base or helper.py would leave its mark if it ever ran (outside the source tree)
+MARKER_DIR = tempfile.mkdtemp(prefix="cnnscope-fuzz-markers-")
 
 plain = st.recursive(st.none() | st.booleans() | st.integers(-2 ** 70, 2 ** 70) | st.floats() | st.text(max_size=20),
                      lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner,
