@@ -135,7 +135,10 @@ def project_trust(folder: str | os.PathLike = ".") -> Trust:
     """``trust = [...]`` under ``[tool.cnnscope]`` of ``folder/pyproject.toml`` (the user's own project);
     relative file entries are relative to that folder. Missing file or key: nothing trusted."""
     path = Path(folder) / "pyproject.toml"
-    if not path.is_file():
+    try:
+        if not path.is_file() or path.stat().st_size > 16 * 10**6 or b"tool.cnnscope" not in path.read_bytes():
+            return Trust()      # a project without cnnscope settings (even a broken one) trusts nothing
+    except OSError:
         return Trust()
     from ..check.config import _load_toml
 

@@ -155,3 +155,12 @@ def test_stdlib_file_is_never_run(tmp_path, inproc):
     stdlib_os = os_module.__file__
     code, out, err = inproc("summary", f"{stdlib_os}:system")
     assert_one_line_error(code, out, err, contains="never calls")
+
+
+def test_a_broken_pyproject_without_cnnscope_settings_does_not_break_commands(tmp_path, inproc):
+    (tmp_path / "pyproject.toml").write_text("this is [[[ not toml")
+    code, out, err = inproc("summary", "lenet5", cwd=tmp_path)
+    assert code == 0, err
+    (tmp_path / "pyproject.toml").write_text('[tool.cnnscope]\ntrust = 5\n')
+    code, out, err = inproc("summary", "lenet5", cwd=tmp_path)
+    assert_one_line_error(code, out, err, contains="trust")
