@@ -78,6 +78,33 @@ def signal_input_size(name: str, model: nn.Module, input_size: Any) -> tuple[int
     return dims
 
 
+def split_batch(model: nn.Module, input_size: Any, batch_size: int) -> tuple[Any, int]:
+    """Accept a size that includes the batch: N×C×H×W for an image model (N×C×L, N×C×D×H×W for 1-D /
+    3-D first convs), as a string ``2x3x224x224`` or a tuple ``(2, 3, 224, 224)``. Returns the size
+    without N and the batch size; an N that contradicts an explicit ``--batch-size`` is refused."""
+    import re
+
+    if input_size is None:
+        return None, batch_size
+    if isinstance(input_size, (tuple, list)):
+        parts = list(input_size)
+    else:
+        parts = re.split(r"\s*[x×,]\s*", str(input_size).strip().lower())
+    rank, _ = _first_conv_rank(model)
+    if len(parts) != rank + 2:
+        return input_size, batch_size
+    try:
+        n = int(parts[0])
+    except (TypeError, ValueError):
+        return input_size, batch_size
+    if n < 1:
+        raise CnnscopeError(f"malformed input size '{input_size}': the batch N must be at least 1")
+    if batch_size not in (1, n):
+        raise CnnscopeError(f"input size '{input_size}' says batch {n} but --batch-size is {batch_size}; give one")
+    rest = parts[1:]
+    return (tuple(int(p) for p in rest) if isinstance(input_size, (tuple, list)) else "x".join(rest)), n
+
+
 def input_chw(name: str, model: nn.Module, input_size: Any, default: Any = None) -> tuple[int, ...]:
     """(C, *spatial) of the input to analyse or export ``model`` on: ``input_size`` if given (CxHxW,
     HxW or one side; CxL / CxDxHxW for 1-D / 3-D first convs), else ``default`` (the model's natural
@@ -128,6 +155,7 @@ def _analyze(model_or_spec, input_size, weights, batch_size) -> Analysis:
         model = build_meta(src)
         name = src.display_name
         default = default_input_size(src) if src.kind in ("torchvision", "builtin") or "input_size" in src.base else None
+    input_size, batch_size = split_batch(model, input_size, batch_size)
     shape = (int(batch_size), *input_chw(name, model, input_size, default))
     example = torch.empty(shape, device="meta")
     graph, out = trace(model, example, already_meta=True)

@@ -13,7 +13,7 @@ def model_options(fn):
     fn = click.option("--batch-size", "-b", type=click.IntRange(min=1, max=2**31 - 1), default=1, show_default=True,
                       help="Batch size N of the analysed input.")(fn)
     fn = click.option("--input-size", "-i", metavar="CxHxW",
-                      help="Input size: 3x224x224, 224x224 or 224. Default: the weights' crop size, else the "
+                      help="Input size: 3x224x224, 224x224, 224, or with the batch: 2x3x224x224 (N×C×H×W). Default: the weights' crop size, else the "
                            "model's natural size (224; 299 for inception_v3; 1x28x28 for lenet5/mnist_cnn).")(fn)
     fn = click.option("--weights", "-w", metavar="NAME|FILE",
                       help="torchvision weights name (DEFAULT, IMAGENET1K_V2, ...): configures the architecture as "

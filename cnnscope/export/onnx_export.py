@@ -455,6 +455,11 @@ def _export_and_verify(model, src, name, out: Path, workdir: Path, input_size, b
                        verify, simplify, exporter, fold_bn, rtol, atol, check_b) -> ExportReport:
     from .verify import check_model
 
+    from ..analysis.engine import split_batch
+
+    input_size, batch_size = split_batch(model, input_size, batch_size)
+    if check_b == batch_size:      # N came from the input size: check another batch still
+        check_b = batch_size + 1
     shape = (int(batch_size), *_input_chw(model, src, name, input_size))
     _require_forward_memory(model, shape)
     x = random_input(shape, seed=batch_size)

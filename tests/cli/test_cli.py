@@ -127,3 +127,16 @@ def test_csv_has_numeric_rf_columns_and_a_total_row(cli):
     assert rows[7]["rf_note"] == "global"
     total = rows[-1]
     assert (total["name"], total["params"], total["macs"], total["rf_h"]) == ("TOTAL", "61706", "416520", "16")
+
+
+def test_input_size_may_include_the_batch(cli):
+    """N×C×H×W on the CLI and in Python (issue 13); MACs scale with N: lenet5 is 416,520 per image."""
+    import cnnscope
+
+    s = cnnscope.summary("lenet5", input_size=(2, 1, 28, 28))
+    assert list(s.input_shape) == [2, 1, 28, 28]
+    assert s.totals.macs == 2 * 416_520
+    code, out, err = cli("summary", "lenet5", "-i", "2x1x28x28", "-f", "json")
+    assert code == 0, err
+    assert json.loads(out)["totals"]["macs"] == 2 * 416_520
+    assert_one_line_error(*cli("summary", "lenet5", "-i", "2x1x28x28", "-b", "3"), contains="--batch-size")
