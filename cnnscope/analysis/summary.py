@@ -36,6 +36,10 @@ class Totals:
     flops: int
     activation_bytes: int
     receptive_field: Any = None
+    non_trainable_params: int = -1      # params with requires_grad=False (frozen); derived below
+
+    def __post_init__(self) -> None:
+        self.non_trainable_params = self.params - self.trainable_params
 
 
 @dataclass

@@ -147,7 +147,8 @@ def render_table(data: dict, depth: int | None = None) -> str:
         body,
         *_folded_note(data, depth, len(visible)),
         "",
-        f"Params:      {t['params']:>16,}  ({human_count(t['params'])}; trainable {t['trainable_params']:,})",
+        f"Params:      {t['params']:>16,}  ({human_count(t['params'])}; trainable {t['trainable_params']:,}, "
+        f"non-trainable {t.get('non_trainable_params', 0):,})",
         f"MACs:        {t['macs']:>16,}  ({human_count(t['macs'])} MACs)",
         f"FLOPs:       {t['flops']:>16,}  ({human_count(t['flops'])} FLOPs = 2 × MACs)",
         f"Param size:  {human_bytes(t['param_bytes']):>16}   buffers {human_bytes(t['buffer_bytes'])}",

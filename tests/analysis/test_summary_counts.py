@@ -98,3 +98,18 @@ def test_json_schema():
                                 "activation_bytes"}
     assert set(d["layers"][0]) >= {"name", "type", "depth", "output_shape", "params", "macs"}
     assert d["totals"]["param_bytes"] == 4 * d["totals"]["params"]
+
+
+def test_non_trainable_params_are_counted():
+    """Frozen parameters (requires_grad=False) are reported apart: by hand, conv1 of lenet5 holds
+    1·6·5·5 + 6 = 156 parameters."""
+    import cnnscope
+    from cnnscope.loading.builtin_models import lenet5
+
+    net = lenet5()
+    for p in net[0].parameters():
+        p.requires_grad_(False)
+    s = cnnscope.summary(net, input_size=(1, 28, 28))
+    t = s.totals
+    assert (t.params, t.trainable_params, t.non_trainable_params) == (61_706, 61_706 - 156, 156)
+    assert "non-trainable 156" in str(s)
