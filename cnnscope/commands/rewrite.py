@@ -36,8 +36,10 @@ def _rank_options(fn):
 @click.command(context_settings={"max_content_width": 100})
 @_common
 @_rank_options
+@click.option("--include-stem", is_flag=True, help="Also reduce the network's first conv (skipped by default: its "
+                                                   "input is the image, e.g. 3 RGB channels, nothing to reduce).")
 def reduce(model, weights, input_size, batch_size, layers, seed, fmt, dry_run, output, rank, ratio, energy,
-           **data_opts):
+           include_stem, **data_opts):
     """Insert a 1×1 conv before each K×K conv (K ≥ 3) that reduces its input channels (GoogLeNet).
 
     \b
@@ -53,7 +55,7 @@ def reduce(model, weights, input_size, batch_size, layers, seed, fmt, dry_run, o
       cnnscope reduce model.pt --rank full --dry-run       # exact: error ~1e-7
     """
     _run("reduce", "reduce", model, weights, input_size, batch_size, layers, seed, fmt, dry_run, output,
-         dict(rank=rank, ratio=ratio, energy=energy), False, None, data_opts)
+         dict(rank=rank, ratio=ratio, energy=energy), include_stem, None, data_opts)
 
 
 @click.command(context_settings={"max_content_width": 100})

@@ -260,8 +260,8 @@ def plan_decomposition(kind: str, method: str, analysis, real: nn.Module | None,
     real_modules = dict(real.named_modules()) if real is not None else {}
     for site in conv_sites(analysis, layers):
         m = site.conv
-        if site.is_stem and kind == "factorize" and not include_stem:
-            skipped.append({"name": site.name, "reason": "stem conv (the documents advise factorizing in the middle "
+        if site.is_stem and kind in ("factorize", "reduce") and not include_stem:
+            skipped.append({"name": site.name, "reason": "stem conv (the documents advise compressing in the middle "
                                                          "of the network; --include-stem overrides)"})
             continue
         why = _why_not(method, m)

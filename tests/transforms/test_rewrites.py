@@ -310,3 +310,13 @@ def test_rewrite_with_data_reports_accuracy(tmp_path, cli):
     for stage in ("before", "after", "fine_tuned"):
         assert acc[stage]["total"] == 10 and 0 <= acc[stage]["correct"] <= 10
     assert r["error_inputs"] == "10 val/ images"
+
+
+def test_reduce_skips_the_rgb_stem_like_factorize(cli):
+    """The stem's input is the image (3 channels): reduce leaves it alone unless --include-stem (issue 13)."""
+    code, out, err = cli("reduce", "resnet18", "--ratio", "0.5", "--dry-run", "-f", "json", "--layers", "conv1")
+    assert code == 2 and "stem conv" in err
+    code, out, err = cli("reduce", "resnet18", "--rank", "full", "--dry-run", "-f", "json", "--layers", "conv1",
+                         "--include-stem")
+    assert code == 0, err
+    assert [s["name"] for s in json.loads(out)["details"]["sites"]] == ["conv1"]
