@@ -80,8 +80,9 @@ def signal_input_size(name: str, model: nn.Module, input_size: Any) -> tuple[int
 
 def split_batch(model: nn.Module, input_size: Any, batch_size: int) -> tuple[Any, int]:
     """Accept a size that includes the batch: N×C×H×W for an image model (N×C×L, N×C×D×H×W for 1-D /
-    3-D first convs), as a string ``2x3x224x224`` or a tuple ``(2, 3, 224, 224)``. Returns the size
-    without N and the batch size; an N that contradicts an explicit ``--batch-size`` is refused."""
+    3-D first convs), as a string ``2x3x224x224`` or a tuple ``(2, 3, 224, 224)``, when its C is the
+    first conv's input channels. Returns the size without N and the batch size; an N that contradicts
+    an explicit ``--batch-size`` is refused."""
     import re
 
     if input_size is None:
@@ -94,9 +95,11 @@ def split_batch(model: nn.Module, input_size: Any, batch_size: int) -> tuple[Any
     if len(parts) != rank + 2:
         return input_size, batch_size
     try:
-        n = int(parts[0])
+        n, c = int(parts[0]), int(parts[1])
     except (TypeError, ValueError):
         return input_size, batch_size
+    if c != (_first_conv_channels(model) or c):
+        return input_size, batch_size      # not N×C×…: the size's own checks say what is wrong with it
     if n < 1:
         raise CnnscopeError(f"malformed input size '{input_size}': the batch N must be at least 1")
     if batch_size not in (1, n):
