@@ -31,17 +31,22 @@ steps = st.lists(st.fixed_dictionaries({"kind": st.sampled_from(["prune", "reduc
 tensors = st.dictionaries(st.text(max_size=10), st.builds(torch.zeros, st.integers(0, 4)), max_size=3) | plain
 
 
+def _hostile_artifact(folder, base, plan, state_dict, fmt="cnnscope/1"):
+    """An artifact of the drawn shape, beside a helper.py that leaves a marker if it is ever imported."""
+    os.makedirs(MARKER_DIR, exist_ok=True)
+    with open(folder / "helper.py", "w") as f:
+        f.write(f"open({MARKER_DIR + '/helper'!r}, 'w').write('ran')\ndef fn(**kw):\n    return None\n")
+    path = folder / "a.pt"
+    torch.save({"format": fmt, "base": base, "plan": plan, "state_dict": state_dict}, path)
+    return path
+
+
 @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
 @given(base=bases, plan=steps, state_dict=tensors, fmt=st.sampled_from(["cnnscope/1", "other", 1]))
 def test_load_model_on_random_artifacts(tmp_path_factory, base, plan, state_dict, fmt):
     from cnnscope import load_model
 
-    os.makedirs(MARKER_DIR, exist_ok=True)
-    folder = tmp_path_factory.mktemp("fuzz")
-    with open(folder / "helper.py", "w") as f:
-        f.write(f"open({MARKER_DIR + '/helper'!r}, 'w').write('ran')\ndef fn(**kw):\n    return None\n")
-    path = folder / "a.pt"
-    torch.save({"format": fmt, "base": base, "plan": plan, "state_dict": state_dict}, path)
+    path = _hostile_artifact(tmp_path_factory.mktemp("fuzz"), base, plan, state_dict, fmt)
     try:
         load_model(str(path))
     except CnnscopeError:
@@ -52,25 +57,9 @@ def test_load_model_on_random_artifacts(tmp_path_factory, base, plan, state_dict
 @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
 @given(base=bases, plan=steps, state_dict=tensors)
 def test_cli_on_random_artifacts(tmp_path_factory, base, plan, state_dict):
-    import contextlib
-    import io
-    import signal
+    from tests.conftest import run_inprocess
 
-    from cnnscope.cli import main
-
-    os.makedirs(MARKER_DIR, exist_ok=True)
-    folder = tmp_path_factory.mktemp("fuzzcli")
-    with open(folder / "helper.py", "w") as f:
-        f.write(f"open({MARKER_DIR + '/helper'!r}, 'w').write('ran')\ndef fn(**kw):\n    return None\n")
-    path = folder / "a.pt"
-    torch.save({"format": "cnnscope/1", "base": base, "plan": plan, "state_dict": state_dict}, path)
-    saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
-    err = io.StringIO()
-    try:
-        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
-            code = main(["summary", str(path)])
-    finally:
-        for s, h in saved.items():
-            signal.signal(s, h)
-    assert code in (0, 2), err.getvalue()
+    path = _hostile_artifact(tmp_path_factory.mktemp("fuzzcli"), base, plan, state_dict)
+    code, out, err = run_inprocess("summary", path)
+    assert code in (0, 2), err
     assert os.listdir(MARKER_DIR) == []
