@@ -48,7 +48,8 @@ def explain(analysis: Analysis, layer: str) -> dict[str, Any]:
     nodes = [n for n in graph.nodes[call.first_node:call.last_node] if n.kind == "op"]
     own = [n for n in nodes if n.scope == layer]
     has_children = any(m.startswith(layer + ".") for m in graph.modules)
-    macs = sum(n.macs for c in calls for n in graph.nodes[c.first_node:c.last_node] if n.kind == "op")
+    per_call = [sum(n.macs for n in graph.nodes[c.first_node:c.last_node] if n.kind == "op") for c in calls]
+    macs = sum(per_call)
     data: dict[str, Any] = {
         "schema": SCHEMA,
         "model": analysis.name,
@@ -60,7 +61,8 @@ def explain(analysis: Analysis, layer: str) -> dict[str, Any]:
         "layer_input_shapes": [list(graph.values[v].shape) for v in call.inputs],
         "layer_output_shapes": [list(graph.values[v].shape) for v in call.outputs],
         "params": {"total": info.params},
-        "macs": {"total": macs, "flops": 2 * macs},
+        # total and flops count every call; expr/computed below are one call's, per_call has each call's
+        "macs": {"total": macs, "flops": 2 * macs, "per_call": per_call},
         "receptive_field": _rf_section(graph, call, rfs),
         "warnings": [],
     }
@@ -328,6 +330,7 @@ def _explain_conv(data: dict, graph: Graph, node: Node, rfs: dict[int, RF], call
     data["macs"].update({
         "formula": MACS_FORMULA + (" × N" if batch > 1 else ""),
         "computed": macs * calls,
+        "one_call": macs,
         "expr": f"{weights:,} × {pos_expr}" + (f" × {batch}" if batch > 1 else "") + f" = {macs:,}",
         "matches_registry": macs * calls == data["macs"]["total"],
     })
@@ -361,6 +364,7 @@ def _explain_linear(data: dict, graph: Graph, node: Node, calls: int) -> None:
     data["macs"].update({
         "formula": "in·out × rows (a matrix product (rows × in)·(in × out))",
         "computed": macs * calls,
+        "one_call": macs,
         "expr": f"{k:,}·{n:,} × {rows:,} = {macs:,}",
         "matches_registry": macs * calls == data["macs"]["total"],
     })

@@ -1085,14 +1085,23 @@ def total_receptive_field(graph: Graph, result: RFResult | None = None) -> RF | 
     return None
 
 
+def receptive_fields_by_call(graph: Graph) -> tuple[list[Any], Any]:
+    """The JSON RF of each module call's first output (aligned with ``graph.calls``; None where the output
+    does not derive from the image), and the total (see :func:`total_receptive_field`)."""
+    result = analyse(graph)
+    by_call = []
+    for call in graph.calls:
+        rf = result.rfs.get(call.outputs[0]) if call.outputs else None
+        by_call.append(rf.to_json() if rf is not None else None)
+    total = total_receptive_field(graph, result)
+    return by_call, (total.to_json() if total is not None else None)
+
+
 def receptive_fields_by_module(graph: Graph) -> tuple[dict[str, Any], Any]:
     """Module name -> JSON RF of its (first call's first) output, and the total (see :func:`total_receptive_field`)."""
-    result = analyse(graph)
+    by_call, total = receptive_fields_by_call(graph)
     by_module: dict[str, Any] = {}
-    for call in graph.calls:
-        if call.name in by_module or not call.outputs:
-            continue
-        rf = result.rfs.get(call.outputs[0])
-        by_module[call.name] = rf.to_json() if rf is not None else None
-    total = total_receptive_field(graph, result)
-    return by_module, (total.to_json() if total is not None else None)
+    for call, rf in zip(graph.calls, by_call):
+        if call.name not in by_module and call.outputs:
+            by_module[call.name] = rf
+    return by_module, total

@@ -16,14 +16,30 @@ SCHEMA = "cnnscope.summary/1"
 
 
 @dataclass
+class CallRow:
+    """One call of a module that ran more than once (its shapes, MACs and RF differ call to call)."""
+
+    input_shape: list | None
+    output_shape: list | None
+    macs: int
+    receptive_field: Any = None
+
+
+@dataclass
 class LayerRow:
     name: str
     type: str
     depth: int
-    output_shape: list | None
+    output_shape: list | None         # the first call's (``per_call`` has every call's)
     params: int
-    macs: int
-    receptive_field: Any = None
+    macs: int                         # every call's, added up
+    receptive_field: Any = None       # the first call's output
+    input_shape: list | None = None   # the first call's
+    kernel_shape: list | None = None  # ``kernel_size`` of convs and pools, H×W…
+    trainable: bool | str | None = None   # True, False, "partial", or None (no params)
+    params_percent: float = 0.0       # of the model's params, 0–100
+    calls: int = 1                    # how many times the forward ran it (0: never)
+    per_call: list[CallRow] = field(default_factory=list)    # filled only when calls > 1
 
 
 @dataclass
@@ -36,10 +52,15 @@ class Totals:
     flops: int
     activation_bytes: int
     receptive_field: Any = None
+    input_bytes: int = 0                # the input tensors' bytes
     non_trainable_params: int = -1      # params with requires_grad=False (frozen); derived below
+    #: torchinfo's "estimated total size" for inference: input + every activation kept + params + buffers
+    #: (an upper bound: a forward frees most activations early; `cnnscope` peak memory is issue 18's)
+    estimated_total_bytes: int = -1
 
     def __post_init__(self) -> None:
         self.non_trainable_params = self.params - self.trainable_params
+        self.estimated_total_bytes = self.input_bytes + self.activation_bytes + self.param_bytes + self.buffer_bytes
 
 
 @dataclass
@@ -86,6 +107,36 @@ def _shape_of(analysis: Analysis, value_ids: list[int]) -> list | None:
     return shapes[0] if len(shapes) == 1 else shapes
 
 
+def _kernel_shape(model, name: str) -> list | None:
+    """``kernel_size`` as a list, one entry per spatial axis (``MaxPool2d(3)`` is 3×3)."""
+    try:
+        module = model.get_submodule(name)
+    except AttributeError:
+        return None
+    k = getattr(module, "kernel_size", None)
+    if isinstance(k, int):
+        rank = type(module).__name__[-2:]
+        return [k] * {"1d": 1, "2d": 2, "3d": 3}.get(rank, 1)
+    if isinstance(k, (tuple, list)) and all(isinstance(x, int) for x in k):
+        return list(k)
+    return None
+
+
+def _trainable(info) -> bool | str | None:
+    if not info.params:
+        return None
+    if info.trainable_params == info.params:
+        return True
+    return False if info.trainable_params == 0 else "partial"
+
+
+def _call_macs(graph, call) -> int:
+    """MACs of the ops one call ran (its node range, inside its own scope)."""
+    prefix = call.name + "."
+    return sum(n.macs for n in graph.nodes[call.first_node:call.last_node]
+               if n.kind == "op" and n.macs and (n.scope == call.name or n.scope.startswith(prefix)))
+
+
 def build_summary(analysis: Analysis, receptive_field: bool = True) -> Summary:
     graph = analysis.graph
     model = analysis.model
@@ -99,28 +150,31 @@ def build_summary(analysis: Analysis, receptive_field: bool = True) -> Summary:
             if not scope:
                 break
             scope = scope.rsplit(".", 1)[0] if "." in scope else ""
-    first_call: dict[str, list[int]] = {}
-    for call in graph.calls:
-        first_call.setdefault(call.name, call.outputs)
 
-    rf_by_module: dict[str, Any] = {}
+    rf_by_call: list[Any] = [None] * len(graph.calls)
     rf_total = None
     if receptive_field:
-        try:
-            from .receptive_field import receptive_fields_by_module
-        except ImportError:  # pragma: no cover - the RF module is part of the package
-            receptive_fields_by_module = None
-        if receptive_fields_by_module is not None:
-            rf_by_module, rf_total = receptive_fields_by_module(graph)
+        from .receptive_field import receptive_fields_by_call
 
+        rf_by_call, rf_total = receptive_fields_by_call(graph)
+    calls_by_module: dict[str, list[CallRow]] = {}
+    for call, rf in zip(graph.calls, rf_by_call):
+        calls_by_module.setdefault(call.name, []).append(
+            CallRow(_shape_of(analysis, call.inputs), _shape_of(analysis, call.outputs), _call_macs(graph, call), rf))
+
+    root = graph.modules[""]
     rows = []
     for name, info in graph.modules.items():
         if name == "":
             continue
-        rows.append(LayerRow(name, info.type, info.depth, _shape_of(analysis, first_call.get(name, [])),
-                             info.params, macs_by_module.get(name, 0), rf_by_module.get(name)))
+        calls = calls_by_module.get(name, [])
+        first = calls[0] if calls else CallRow(None, None, 0)
+        rows.append(LayerRow(
+            name, info.type, info.depth, first.output_shape, info.params, macs_by_module.get(name, 0),
+            first.receptive_field, input_shape=first.input_shape, kernel_shape=_kernel_shape(model, name),
+            trainable=_trainable(info), params_percent=100.0 * info.params / root.params if root.params else 0.0,
+            calls=len(calls), per_call=calls if len(calls) > 1 else []))
 
-    root = graph.modules[""]
     param_bytes = 0
     seen: set[int] = set()
     for p in model.parameters():
@@ -129,9 +183,10 @@ def build_summary(analysis: Analysis, receptive_field: bool = True) -> Summary:
             param_bytes += p.numel() * p.element_size()
     buffer_bytes = sum(b.numel() * b.element_size() for b in model.buffers())
     activation_bytes = sum(graph.values[v].nbytes for n in graph.ops() if not n.aliases for v in n.outputs)
+    input_bytes = sum(graph.values[v].nbytes for v in graph.inputs)
     macs = graph.totals.get("macs", 0)
     totals = Totals(root.params, root.trainable_params, param_bytes, buffer_bytes, macs, 2 * macs,
-                    activation_bytes, rf_total)
+                    activation_bytes, rf_total, input_bytes=input_bytes)
     return Summary(analysis.name, list(analysis.input_shape), totals, rows, analysis)
 
 

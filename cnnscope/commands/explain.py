@@ -124,8 +124,17 @@ def render_text(d: dict) -> str:
 
     m = d["macs"]
     out += ["", f"MACs          {m.get('formula', 'sum over the layer (children included)')}"]
-    out.append(f"  {m['expr'] if 'expr' in m else format(m['total'], ',')} MACs   "
-               f"(FLOPs = 2 × MACs = {m['flops']:,})")
+    per_call = m.get("per_call") or [m["total"]]
+    if len(per_call) == 1:
+        out.append(f"  {m['expr'] if 'expr' in m else format(m['total'], ',')} MACs   "
+                   f"(FLOPs = 2 × MACs = {m['flops']:,})")
+    else:                           # a shared module: one call's formula, then every call added up
+        if "expr" in m:
+            out.append(f"  one call: {m['expr']} MACs")
+        calls = (f"{len(per_call)} calls × {per_call[0]:,}" if len(set(per_call)) == 1
+                 else " + ".join(f"{c:,}" for c in per_call))
+        out.append(f"  all {len(per_call)} calls: {calls} = {m['total']:,} MACs   "
+                   f"(FLOPs = 2 × MACs = {m['flops']:,})")
     if m.get("note"):
         out.append(f"  {m['note']}")
 

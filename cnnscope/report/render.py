@@ -6,13 +6,14 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from typing import Any, Callable
 
 from ..units import human_bytes, human_count
 
 MAC_NOTE = "1 MAC = one multiply-accumulate (conv/linear/matmul/attention); FLOPs = 2 × MACs"
 
-RENDERERS: dict[str, Callable[[dict, int | None], str]] = {}
+RENDERERS: dict[str, Callable[..., str]] = {}
 
 
 def register_renderer(name: str):
@@ -52,6 +53,74 @@ def format_rf(rf: Any) -> str:
 
 
 RF_LEGEND = "RF marks: ~ approximate (an envelope of the region), * misaligned merge; `cnnscope explain` shows why."
+
+
+def _trainable_text(t: Any) -> str:
+    return "-" if t is None else {True: "yes", False: "no"}.get(t, str(t))
+
+
+def _kernel(k: Any) -> str:
+    return "×".join(str(x) for x in k) if k else "-"
+
+
+#: column key -> (header, cell text for a table row, alignment). Order here is the order printed.
+COLUMNS: dict[str, tuple[str, Callable[[dict], str], str]] = {
+    "input": ("Input shape", lambda r: _shape(r.get("input_shape")), "left"),
+    "output": ("Output shape", lambda r: _shape(r.get("output_shape")), "left"),
+    "kernel": ("Kernel", lambda r: _kernel(r.get("kernel_shape")), "left"),
+    "params": ("Params", lambda r: r["params_text"], "right"),
+    "params%": ("Params %", lambda r: f"{r.get('params_percent', 0):.2f}%" if r["params"] and not r.get("repeat")
+                else "-", "right"),
+    "trainable": ("Trainable", lambda r: _trainable_text(r.get("trainable")), "left"),
+    "macs": ("MACs", lambda r: human_count(r["macs"]) if r["macs"] else "-", "right"),
+    "rf": ("RF /jump", lambda r: format_rf(r.get("receptive_field")), "right"),
+}
+#: what the table shows without ``--columns``
+DEFAULT_COLUMNS = ("output", "params", "macs", "rf")
+
+
+def parse_columns(text: str | None) -> tuple[str, ...]:
+    """``"input,output,params"`` (or ``all``, or ``default,kernel``) -> column keys in print order;
+    raises ValueError naming the unknown key and the known ones."""
+    if not text:
+        return DEFAULT_COLUMNS
+    keys: list[str] = []
+    for part in (p.strip().lower() for p in text.split(",")):
+        if part == "all":
+            keys += list(COLUMNS)
+        elif part == "default":
+            keys += list(DEFAULT_COLUMNS)
+        elif part in COLUMNS:
+            keys.append(part)
+        elif part:
+            raise ValueError(f"unknown column {part!r}; choose from {', '.join(COLUMNS)}, all, default")
+    return tuple(k for k in COLUMNS if k in keys)
+
+
+def _call_rows(r: dict) -> list[dict]:
+    """A row per call of a module the forward ran more than once (first call first), each with that
+    call's shapes, MACs and RF; params are shown on the first call's row and marked shared after it."""
+    calls = r.get("per_call") or []
+    if len(calls) < 2:
+        return [dict(r, params_text=human_count(r["params"]) if r["params"] else "-", call=None, repeat=False)]
+    out = []
+    for i, c in enumerate(calls, 1):
+        first = i == 1
+        out.append(dict(r, **c, params_text=(human_count(r["params"]) if r["params"] else "-") if first
+                        else ("(shared)" if r["params"] else "-"), call=(i, len(calls)), repeat=not first))
+    return out
+
+
+def _table_rows(data: dict, depth: int | None, columns: tuple[str, ...], label) -> list[list[str]]:
+    visible = visible_layers(data, depth)
+    rows = []
+    for tree_label, r in zip(tree_labels(visible), visible):
+        for c in _call_rows(r):
+            name = label(tree_label, r)
+            if c["call"]:
+                name += f" (call {c['call'][0]} of {c['call'][1]})"
+            rows.append([name, r["type"]] + [COLUMNS[k][1](c) for k in columns])
+    return rows
 
 
 def _rf_flagged(data: dict) -> bool:
@@ -95,10 +164,14 @@ def tree_labels(rows: list[dict]) -> list[str]:
     return labels
 
 
+CALL_SUFFIX = re.compile(r" \(call \d+ of \d+\)$")
+
+
 def names_from_tree(labels: list[str]) -> list[str]:
     """The qualified names back from :func:`tree_labels` (the inverse; used by tests and tools)."""
     names, stack = [], []
     for label in labels:
+        label = CALL_SUFFIX.sub("", label)
         body = label.lstrip("│ ")
         if body.startswith(("├─ ", "└─ ")):
             depth = (len(label) - len(body)) // 3 + 2
@@ -123,29 +196,30 @@ def _folded_note(data: dict, depth: int, shown: int) -> list[str]:
             f"--depth {deepest} shows them)"]
 
 
+def _columns_for(data: dict, columns: tuple[str, ...] | None) -> tuple[str, ...]:
+    columns = DEFAULT_COLUMNS if columns is None else columns
+    return tuple(k for k in columns if k != "rf" or _has_rf(data))
+
+
 @register_renderer("table")
-def render_table(data: dict, depth: int | None = None) -> str:
+def render_table(data: dict, depth: int | None = None, columns: tuple[str, ...] | None = None) -> str:
     from tabulate import tabulate
 
     depth = TABLE_DEPTH if depth is None else depth
-    with_rf = _has_rf(data)
-    headers = ["Layer", "Type", "Output shape", "Params", "MACs"] + (["RF /jump"] if with_rf else [])
-    visible = visible_layers(data, depth)
-    rows = []
-    for label, r in zip(tree_labels(visible), visible):
-        row = [label, r["type"], _shape(r["output_shape"]), human_count(r["params"]) if r["params"] else "-",
-               human_count(r["macs"]) if r["macs"] else "-"]
-        if with_rf:
-            row.append(format_rf(r.get("receptive_field")))
-        rows.append(row)
+    columns = _columns_for(data, columns)
+    headers = ["Layer", "Type"] + [COLUMNS[k][0] for k in columns]
+    rows = _table_rows(data, depth, columns, lambda tree_label, r: tree_label)
+    shown = len(visible_layers(data, depth))
     t = data["totals"]
     body = tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True,
-                    colalign=("left", "left", "left", "right", "right") + (("right",) if with_rf else ())) \
+                    colalign=("left", "left") + tuple(COLUMNS[k][2] for k in columns)) \
         if rows else "(--depth 0: totals only)"
     lines = [
         f"Model: {data['model']}    input: {_shape(data['input_shape'])} ({_layout(data['input_shape'])})",
         body,
-        *_folded_note(data, depth, len(visible)),
+        *_folded_note(data, depth, shown),
+        *(["(call N of M: a module the forward ran M times; its params are counted once)"]
+          if any(r.get("per_call") for r in visible_layers(data, depth)) else []),
         "",
         f"Params:      {t['params']:>16,}  ({human_count(t['params'])}; trainable {t['trainable_params']:,}, "
         f"non-trainable {t.get('non_trainable_params', 0):,})",
@@ -154,9 +228,13 @@ def render_table(data: dict, depth: int | None = None) -> str:
         f"Param size:  {human_bytes(t['param_bytes']):>16}   buffers {human_bytes(t['buffer_bytes'])}",
         f"Activations: {human_bytes(t['activation_bytes']):>16}   (bytes written by the forward, batch included)",
     ]
+    if t.get("estimated_total_bytes", -1) >= 0:
+        lines.append(f"Est. total:  {human_bytes(t['estimated_total_bytes']):>16}   (input "
+                     f"{human_bytes(t.get('input_bytes', 0))} + activations + params + buffers: every activation "
+                     "kept: an upper bound for inference; torchinfo's also doubles activations for a backward)")
     if t.get("receptive_field") is not None:
         lines.append(f"Receptive field: {_rf_sentence(t['receptive_field'])}")
-    if with_rf and _rf_flagged(data):
+    if "rf" in columns and _rf_flagged(data):
         lines.append(RF_LEGEND)
     lines.append(f"Convention: {MAC_NOTE}.")
     return "\n".join(lines) + "\n"
@@ -176,7 +254,7 @@ def _rf_sentence(rf: Any) -> str:
 
 
 @register_renderer("json")
-def render_json(data: dict, depth: int | None = None) -> str:
+def render_json(data: dict, depth: int | None = None, columns: tuple[str, ...] | None = None) -> str:
     out = dict(data)
     out["layers"] = visible_layers(data, depth)
     return json.dumps(out, indent=2) + "\n"
@@ -196,46 +274,72 @@ def _rf_numbers(rf: Any) -> list:
     return [*size, *stride, flag]
 
 
+def _csv_shape(shape: Any) -> str:
+    if not shape:
+        return ""
+    return json.dumps(shape) if isinstance(shape[0], list) else "x".join(map(str, shape))
+
+
 @register_renderer("csv")
-def render_csv(data: dict, depth: int | None = None) -> str:
-    """One row per layer, numeric columns (RF split into height/width/jump), then a ``TOTAL`` row with the
-    model's totals (depth 0)."""
+def render_csv(data: dict, depth: int | None = None, columns: tuple[str, ...] | None = None) -> str:
+    """One row per layer with every field (numeric columns; the RF split into height/width/jump), then a
+    ``TOTAL`` row with the model's totals (depth 0). ``columns`` does not apply: a CSV is for tools."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     with_rf = _has_rf(data)
     rf_cols = ["rf_h", "rf_w", "rf_jump_h", "rf_jump_w", "rf_note"] if with_rf else []
-    w.writerow(["name", "type", "depth", "output_shape", "params", "macs"] + rf_cols)
+    w.writerow(["name", "type", "depth", "output_shape", "params", "macs"] + rf_cols
+               + ["input_shape", "kernel_shape", "trainable", "params_percent", "calls"])
     for r in visible_layers(data, depth):
-        row = [r["name"], r["type"], r["depth"], "x".join(map(str, r["output_shape"])) if r["output_shape"] and
-               not isinstance(r["output_shape"][0], list) else json.dumps(r["output_shape"]), r["params"], r["macs"]]
+        row = [r["name"], r["type"], r["depth"], _csv_shape(r["output_shape"]), r["params"], r["macs"]]
         if with_rf:
             row += _rf_numbers(r.get("receptive_field"))
+        t = r.get("trainable")
+        row += [_csv_shape(r.get("input_shape")), "x".join(map(str, r.get("kernel_shape") or [])),
+                "" if t is None else {True: "yes", False: "no"}.get(t, t), f"{r.get('params_percent', 0):.4f}",
+                r.get("calls", 1)]
         w.writerow(row)
     t = data["totals"]
     total = ["TOTAL", data["model"], 0, "x".join(map(str, data["input_shape"])), t["params"], t["macs"]]
     if with_rf:
         total += _rf_numbers(t.get("receptive_field"))
+    total += ["", "", "", "100.0000" if t["params"] else "0.0000", ""]
     w.writerow(total)
     return buf.getvalue()
 
 
 @register_renderer("markdown")
-def render_markdown(data: dict, depth: int | None = None) -> str:
+def render_markdown(data: dict, depth: int | None = None, columns: tuple[str, ...] | None = None) -> str:
     from tabulate import tabulate
 
     depth = TABLE_DEPTH if depth is None else depth
-    with_rf = _has_rf(data)
-    headers = ["Layer", "Type", "Output shape", "Params", "MACs"] + (["RF /jump"] if with_rf else [])
-    rows = [[f"`{r['name']}`", r["type"], _shape(r["output_shape"]), f"{r['params']:,}", f"{r['macs']:,}"]
-            + ([format_rf(r.get("receptive_field"))] if with_rf else [])
-            for r in visible_layers(data, depth)]
+    columns = _columns_for(data, columns)
+    headers = ["Layer", "Type"] + [COLUMNS[k][0] for k in columns]
+    exact = {"params": lambda r: f"{r['params']:,}", "macs": lambda r: f"{r['macs']:,}"}
+    rows = []
+    for r in visible_layers(data, depth):
+        for c in _call_rows(r):
+            name = f"`{r['name']}`" + (f" (call {c['call'][0]} of {c['call'][1]})" if c["call"] else "")
+            cells = []
+            for k in columns:
+                if k == "params" and c["repeat"]:
+                    cells.append(c["params_text"])
+                else:
+                    cells.append(exact.get(k, COLUMNS[k][1])(c))
+            rows.append([name, r["type"]] + cells)
     t = data["totals"]
-    rows.append(["**total**", "", _shape(data["input_shape"]) + " in", f"**{t['params']:,}**", f"**{t['macs']:,}**"]
-                + ([format_rf(t.get("receptive_field"))] if with_rf else []))
+    total_cells = {"input": _shape(data["input_shape"]), "params": f"**{t['params']:,}**",
+                   "params%": "100.00%" if t["params"] else "-", "macs": f"**{t['macs']:,}**",
+                   "rf": format_rf(t.get("receptive_field"))}
+    if "input" not in columns and "output" in columns:
+        total_cells["output"] = _shape(data["input_shape"]) + " in"
+    rows.append(["**total**", ""] + [total_cells.get(k, "") for k in columns])
     head = (f"**{data['model']}** — input {_shape(data['input_shape'])}: {t['params']:,} params, "
             f"{human_count(t['macs'])} MACs ({human_count(t['flops'])} FLOPs = 2 × MACs)\n\n")
     return head + tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True) + "\n"
 
 
-def render(data: dict, fmt: str = "table", depth: int | None = None) -> str:
-    return RENDERERS[fmt](data, depth)
+def render(data: dict, fmt: str = "table", depth: int | None = None, columns: tuple[str, ...] | None = None) -> str:
+    """``data`` (a ``to_dict()``) as ``fmt``; ``depth`` folds deeper rows; ``columns`` picks the table's and
+    Markdown's columns (keys of :data:`COLUMNS`; default :data:`DEFAULT_COLUMNS`)."""
+    return RENDERERS[fmt](data, depth, columns)
