@@ -63,6 +63,10 @@ def main() -> None:
         return
     sections = a.only.split(",") if a.only else SECTIONS
     results: dict = {"date": datetime.date.today().isoformat(), "machine": machine(), "sections": {}}
+    previous = os.path.join(a.out, "latest.json")
+    if a.only and os.path.exists(previous):      # --only re-measures some sections and keeps the others
+        with open(previous) as f:
+            results["sections"] = json.load(f).get("sections", {})
     for name in sections:
         try:
             mod = importlib.import_module(f"bench_{name}")

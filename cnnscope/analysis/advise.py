@@ -80,18 +80,23 @@ def _whole(label: str, before, after) -> dict:
             "receptive_field": [tb.receptive_field, ta.receptive_field]}
 
 
-def _prune(analysis, before) -> dict | None:
+def _prune(analysis, before, layers=None) -> dict | None:
+    """Channel pruning at :data:`PRUNE_RATIO`; with ``layers``, every layer with parameters outside the
+    globs is ignored (kept whole), so only the matching layers' channels are pruned."""
     from ..errors import CnnscopeError
     from ..transforms.prune import prune_channels
+    from ..transforms.sites import matches
     from .engine import analyze
     from .summary import build_summary
 
+    ignore = [n for n, m in analysis.model.named_modules()
+              if n and any(True for _ in m.parameters(recurse=False)) and not matches(n, layers)] if layers else []
     try:
-        r = prune_channels(analysis.model, ratio=PRUNE_RATIO, criterion="random", analysis=analysis)
+        r = prune_channels(analysis.model, ratio=PRUNE_RATIO, criterion="random", analysis=analysis, ignore=ignore)
     except (CnnscopeError, RuntimeError, NotImplementedError):
         return None
     after = build_summary(analyze(r.model, input_size=analysis.input_shape[1:], batch_size=analysis.input_shape[0]))
-    return _whole(f"prune (ratio {PRUNE_RATIO})", before, after)
+    return _whole(f"prune (ratio {PRUNE_RATIO}{', ' + ' '.join(layers) if layers else ''})", before, after)
 
 
 def _fc_head(analysis) -> tuple[str, str, int, int] | None:
@@ -116,7 +121,8 @@ def _fc_head(analysis) -> tuple[str, str, int, int] | None:
     return pools[0], head, int(channels), int(out[-1])
 
 
-def _fc_to_gap(analysis, before) -> dict | None:
+def _fc_to_gap(analysis, before, layers=None) -> dict | None:
+    from ..transforms.sites import matches
     from .engine import analyze
     from .summary import build_summary
 
@@ -124,6 +130,10 @@ def _fc_to_gap(analysis, before) -> dict | None:
     if not found:
         return None
     pool, head, channels, n_out = found
+    if layers and not (matches(head, layers) or matches(pool, layers)):
+        return None
+    if _is_global(analysis.model.get_submodule(pool)):
+        return None                        # already global pooling (ResNet, pruned or not): nothing to replace
     head_params = _rows(before)[head]["params"] or 0
     if head_params < HEAD_SHARE * before.totals.params:
         return None
@@ -139,6 +149,11 @@ def _fc_to_gap(analysis, before) -> dict | None:
     row["note"] = (f"{head} holds {head_params / before.totals.params:.0%} of the params; global average pooling "
                    f"+ Linear({channels}, {n_out}) replaces it (needs retraining of the head)")
     return row
+
+
+def _is_global(pool: nn.Module) -> bool:
+    size = pool.output_size
+    return all(s == 1 for s in (size if isinstance(size, (tuple, list)) else (size,)))
 
 
 def _set(model: nn.Module, name: str, new: nn.Module) -> None:
@@ -161,9 +176,9 @@ def advise(model_or_spec, input_size=None, weights: str | None = None, batch_siz
         if whole:
             methods.append(whole)
             sites.extend(per_site)
-    for extra in (_prune(analysis, before), _fc_to_gap(analysis, before)):
-        if extra:
-            methods.append(extra)
+    for extra in (_prune(analysis, before, layers), _fc_to_gap(analysis, before, layers)):
+        if extra and (extra["macs"][1] < extra["macs"][0] or extra["params"][1] < extra["params"][0]):
+            methods.append(extra)          # a method that saves nothing is not advice
     sites.sort(key=lambda s: (-s["macs_saved"], -s["params_saved"]))
     methods.sort(key=lambda m: m["macs"][1])
     return {"schema": SCHEMA, "model": analysis.name, "input_shape": list(analysis.input_shape),

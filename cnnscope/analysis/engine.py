@@ -13,7 +13,7 @@ from torch import nn
 
 from ..errors import CnnscopeError
 from ..graph.dataflow import Graph
-from ..loading.source import ModelSource, build_meta, default_input_size, resolve
+from ..loading.source import ModelSource, build_meta, default_input_size, nonzero_params, resolve
 from ..units import parse_input_size
 
 
@@ -25,6 +25,9 @@ class Analysis:
     graph: Graph
     input_shape: tuple[int, ...]  # (N, C, H, W)
     output: Any = None            # the meta output (pytree)
+    #: non-zero parameter elements of the real weights (unstructured sparsity), None when they are unknown
+    #: (a meta model, a fresh init, named weights not read)
+    nonzero_params: int | None = None
 
 
 def _first_conv_channels(model: nn.Module) -> int | None:
@@ -148,6 +151,7 @@ def _analyze(model_or_spec, input_size, weights, batch_size) -> Analysis:
         from ..loading.meta_build import meta_shadow
 
         src = getattr(model_or_spec, "_cnnscope_source", None)
+        nonzero = _nonzero_of_live(model_or_spec)
         model = meta_shadow(model_or_spec).eval()
         name = type(model_or_spec).__name__
         default = default_input_size(src) if src is not None else None
@@ -156,6 +160,7 @@ def _analyze(model_or_spec, input_size, weights, batch_size) -> Analysis:
         if src.kind == "onnx":
             raise CnnscopeError(f"'{src.display_name}' is an ONNX file; use `cnnscope summary` on it directly")
         model = build_meta(src)
+        nonzero = nonzero_params(src, model)
         name = src.display_name
         default = default_input_size(src) if src.kind in ("torchvision", "builtin") or "input_size" in src.base else None
     input_size, batch_size = split_batch(model, input_size, batch_size)
@@ -164,4 +169,14 @@ def _analyze(model_or_spec, input_size, weights, batch_size) -> Analysis:
     graph, out = trace(model, example, already_meta=True)
     macs = annotate_macs(graph)
     graph.totals["macs"] = macs
-    return Analysis(name, src, model, graph, shape, out)
+    return Analysis(name, src, model, graph, shape, out, nonzero)
+
+
+def _nonzero_of_live(model: nn.Module) -> int | None:
+    """Non-zero elements of a live model's parameters (each shared one once); None on meta."""
+    import torch
+
+    params = list(model.parameters())
+    if not params or any(p.device.type == "meta" for p in params):
+        return None
+    return sum(int(torch.count_nonzero(p.detach())) for p in params)

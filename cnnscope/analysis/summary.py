@@ -53,6 +53,8 @@ class Totals:
     activation_bytes: int
     receptive_field: Any = None
     input_bytes: int = 0                # the input tensors' bytes
+    #: non-zero parameter elements (what unstructured pruning lowers); None when the weights are unknown
+    nonzero_params: int | None = None
     non_trainable_params: int = -1      # params with requires_grad=False (frozen); derived below
     #: torchinfo's "estimated total size" for inference: input + every activation kept + params + buffers
     #: (an upper bound: a forward frees most activations early; `cnnscope` peak memory is issue 18's)
@@ -105,6 +107,16 @@ def _shape_of(analysis: Analysis, value_ids: list[int]) -> list | None:
     if not shapes:
         return None
     return shapes[0] if len(shapes) == 1 else shapes
+
+
+def written_bytes(graph) -> int:
+    """Bytes the forward writes that a later op or the caller reads: every new tensor and every in-place
+    update (``relu_`` rewrites its input), not views (which write nothing), nor outputs nobody reads
+    (max-pool's argmax indices, batch norm's saved statistics: written only for a backward). ONNX
+    summaries use the same rule, so a model and its export agree (resnet18: 32,921,504 B both) unless
+    an optimiser changed the graph (a BatchNorm folded into its conv writes its outputs no more)."""
+    read = set(graph.consumers()) | set(graph.outputs)
+    return sum(graph.values[v].nbytes for n in graph.ops() if n.writes for v in n.outputs if v in read)
 
 
 def _kernel_shape(model, name: str) -> list | None:
@@ -182,11 +194,11 @@ def build_summary(analysis: Analysis, receptive_field: bool = True) -> Summary:
             seen.add(id(p))
             param_bytes += p.numel() * p.element_size()
     buffer_bytes = sum(b.numel() * b.element_size() for b in model.buffers())
-    activation_bytes = sum(graph.values[v].nbytes for n in graph.ops() if not n.aliases for v in n.outputs)
+    activation_bytes = written_bytes(graph)
     input_bytes = sum(graph.values[v].nbytes for v in graph.inputs)
     macs = graph.totals.get("macs", 0)
     totals = Totals(root.params, root.trainable_params, param_bytes, buffer_bytes, macs, 2 * macs,
-                    activation_bytes, rf_total, input_bytes=input_bytes)
+                    activation_bytes, rf_total, input_bytes=input_bytes, nonzero_params=analysis.nonzero_params)
     return Summary(analysis.name, list(analysis.input_shape), totals, rows, analysis)
 
 

@@ -10,6 +10,8 @@ Units (all values are stored exactly, as integers):
 budget          unit     what is measured
 =============== ======== =============================================================================
 max-params      count    parameter elements (each shared parameter once), suffixes K/M/G/T = 1e3…
+max-nonzero-    count    non-zero parameter elements, read from the weights (an artifact, ``--weights``
+params                   file or ``.onnx``): what unstructured pruning lowers while ``params`` stays
 max-macs        count    multiply-accumulates of one forward at the checked input size and batch
                          (1 MAC = one multiply-accumulate of conv/linear/matmul, torchvision's ``_ops``)
 max-flops       count    FLOPs = 2 × MACs (the same measurement, the other convention)
@@ -19,8 +21,9 @@ max-size-mb     bytes    weight bytes = parameter bytes + buffer bytes in their 
                          ``KB/MB/GB`` are powers of 1000, ``KiB/MiB/GiB`` powers of 1024.
 max-file-mb     bytes    bytes of the MODEL file on disk (``.onnx``/``.pt`` only): includes the graph,
                          metadata and any compression, which ``size-mb`` deliberately does not
-max-activation- bytes    bytes written by the forward (every op output that is not a view), batch
-mb                       included: the working-memory pressure of inference
+max-activation- bytes    bytes written by the forward that something reads (new tensors and in-place
+mb                       updates, not views), batch included: the working-memory pressure of
+                         inference; the same for a model and its ONNX export
 min-rf          pixels   receptive field of the last spatial feature map: ``N`` needs both axes ≥ N
                          (the smaller axis decides); ``HxW`` checks each axis; "global" passes any
 =============== ======== =============================================================================
@@ -89,6 +92,8 @@ class Metric:
 
 METRICS: dict[str, Metric] = {m.name: m for m in (
     Metric("params", MAX, "count", "params", "parameters (elements), e.g. 25M", True),
+    Metric("nonzero-params", MAX, "count", "nonzero_params",
+           "non-zero parameters (unstructured sparsity), read from the weights, e.g. 5M", True),
     Metric("macs", MAX, "count", "macs",
            "multiply-accumulates per forward (1 MAC = one multiply-accumulate), e.g. 4.2G", True),
     Metric("flops", MAX, "count", "flops", "FLOPs per forward (= 2 × MACs), e.g. 8.4G", True),
@@ -173,6 +178,8 @@ def evaluate_budget(budget: Budget, actual: Any, model: str = "") -> CheckResult
     m = budget.metric
     if actual is None:
         reason = {"file-mb": "it is not a file (only .onnx/.pt MODELs have a file size)",
+                  "nonzero-params": "its weights are not in a file (a fresh init or named torchvision weights), "
+                                    "so their zeros are unknown; check an artifact, --weights FILE or an .onnx",
                   "rf": "no receptive field could be computed for it (no spatial layers, or RF analysis "
                         "unavailable in this install)"}.get(m.name, "this metric is not available for it")
         raise CnnscopeError(f"cannot check --{m.option}: {reason}; drop that budget for this model")

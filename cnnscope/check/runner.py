@@ -79,6 +79,7 @@ def measure(summary: dict[str, Any], file_path: str | None = None) -> dict[str, 
     return {
         "input_shape": list(summary["input_shape"]),
         "params": int(t["params"]),
+        "nonzero_params": int(t["nonzero_params"]) if t.get("nonzero_params") is not None else None,
         "macs": int(t["macs"]),
         "flops": int(t["flops"]),
         "size_bytes": int(t.get("param_bytes") or 0) + int(t.get("buffer_bytes") or 0),

@@ -57,6 +57,8 @@ def check(models, config_path, input_size, weights, batch_size, baseline, max_gr
     \b
     Budgets (validated before anything is analysed):
       --max-params 25M        parameters; K/M/G/T = 1e3/1e6/1e9/1e12
+      --max-nonzero-params 5M non-zero parameters (unstructured sparsity), read
+                              from the weights of an artifact, --weights or .onnx
       --max-macs 4.2G         multiply-accumulates (1 MAC = one multiply-accumulate)
       --max-flops 8.4G        FLOPs = 2 × MACs
       --max-size-mb 100       weight bytes (params + buffers); 100 = 100MB; 95MiB ok

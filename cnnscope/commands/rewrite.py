@@ -131,7 +131,7 @@ def _run(kind, method, model, weights, input_size, batch_size, layers, seed, fmt
     from ..errors import CnnscopeError
     from ..transforms.common import finish_transform
     from ..transforms.rewrites import RankSpec, rewrite
-    from .transform_helpers import AccuracySession, load_for_transform
+    from .transform_helpers import AccuracySession, load_for_transform, terminal_progress
 
     if not output and not dry_run:
         raise CnnscopeError("missing -o/--output: say where to write the rewritten artifact (or use --dry-run)")
@@ -154,7 +154,8 @@ def _run(kind, method, model, weights, input_size, batch_size, layers, seed, fmt
         session.measure_before(real)
         inputs = session.sample_inputs()
     result = rewrite(real, kind, method=method, ranks=ranks, layers=list(layers), include_stem=include_stem,
-                     activation=activation, analysis=before, inplace=True, seed=seed, inputs=inputs)
+                     activation=activation, analysis=before, inplace=True, seed=seed, inputs=inputs,
+                     progress=terminal_progress)
     if session is not None:
         session.measure_after(result.model)
     after = finish_transform(src, before, result, None if dry_run else output, write=not dry_run)
@@ -208,6 +209,20 @@ def _rf(v) -> str:
     return format_rf(v)
 
 
+def skipped_lines(skipped: list[dict], names_shown: int = 4) -> list[str]:
+    """One line per reason, most frequent first: ``skipped 3 × 1×1 kernel: … (a, b, c)``; the first
+    ``names_shown`` names of each reason, the rest counted (every name is in ``--format json``)."""
+    by_reason: dict[str, list[str]] = {}
+    for s in skipped:
+        by_reason.setdefault(s["reason"], []).append(s["name"])
+    lines = []
+    for reason, names in sorted(by_reason.items(), key=lambda kv: -len(kv[1])):
+        shown = ", ".join(names[:names_shown]) + (f", … {len(names) - names_shown} more" if len(names) > names_shown
+                                                  else "")
+        lines.append(f"skipped {len(names)} × {reason}: {shown}")
+    return lines
+
+
 def render_report(report: dict) -> str:
     """Rendering only: the report is computed in `_run`."""
     from tabulate import tabulate
@@ -231,8 +246,7 @@ def render_report(report: dict) -> str:
         on = "a random input" if report["error_inputs"] == "random normal" else report["error_inputs"]
         lines.append(f"relative error of the model output on {on}: {d['output_error']:.2e}")
     if d["skipped"]:
-        lines.append("skipped: " + "; ".join(f"{s['name']} ({s['reason']})" for s in d["skipped"][:8])
-                     + (f"; … {len(d['skipped']) - 8} more (--format json)" if len(d["skipped"]) > 8 else ""))
+        lines += skipped_lines(d["skipped"])
     on = ("random inputs" if report["error_inputs"] == "random normal"
           else f"the activations of {report['error_inputs']}")
     lines.append(f"MACs: 1 MAC = one multiply-accumulate; FLOPs = 2 × MACs. Errors: ‖new − old‖ / ‖old‖ of each "

@@ -40,7 +40,19 @@ def data_options(what: str):
 
 
 def progress_bar(iterable, label):
+    """A bar on stderr while ``iterable`` is consumed (fine-tuning, evaluation): printed on a terminal;
+    in a log (no terminal) click prints the label once instead of redrawing."""
     return click.progressbar(iterable, label=label, file=sys.stderr, show_pos=True)
+
+
+def terminal_progress(iterable, label):
+    """Like :func:`progress_bar`, but silent unless stderr is a terminal: for seconds-long loops
+    (initialising rewritten layers) whose label would only clutter a log."""
+    import contextlib
+
+    if not sys.stderr.isatty():
+        return contextlib.nullcontext(iterable)
+    return click.progressbar(iterable, label=label, file=sys.stderr, show_pos=True, show_eta=True)
 
 
 def _weights_cached(src) -> bool:

@@ -187,6 +187,23 @@ def classify_initializers(graph) -> dict[str, _Init]:
     return inits
 
 
+def count_nonzero_params(graph, inits: dict[str, _Init]) -> int | None:
+    """Non-zero elements of the parameter initializers (unstructured sparsity); None when their data is
+    not in the file as read (external data left on disk)."""
+    import numpy as np
+    from onnx import numpy_helper
+
+    total = 0
+    for t in graph.initializer:
+        if inits[t.name].kind != "param":
+            continue
+        try:
+            total += int(np.count_nonzero(numpy_helper.to_array(t)))
+        except (ValueError, TypeError, OSError):
+            return None
+    return total
+
+
 def count_params(model) -> int:
     """Parameters held by an ONNX ModelProto: float initializers except BN running statistics."""
     return sum(i.numel for i in classify_initializers(model.graph).values() if i.kind == "param")
@@ -481,6 +498,7 @@ def onnx_summary(path: str | os.PathLike, input_size=None, batch_size: int | Non
     graph = model.graph
     inits = classify_initializers(graph)
     external = any(t.data_location == onnx.TensorProto.EXTERNAL for t in graph.initializer)
+    nonzero = None if external else count_nonzero_params(graph, inits)   # before infer_shapes drops the data
     input_shapes = _fix_input_shapes(model, str(path), input_size, batch_size)
     from .ceil_pools import fix_ceil_mode_pools
 
@@ -577,14 +595,18 @@ def onnx_summary(path: str | os.PathLike, input_size=None, batch_size: int | Non
     param_bytes = sum(i.nbytes for i in inits.values() if i.kind == "param")
     other_bytes = sum(i.nbytes for i in inits.values() if i.kind != "param")
     activation_bytes = 0
-    for node in nodes:
+    read = {i for n in graph.node for i in n.input} | {o.name for o in graph.output}
+    for node in nodes:                 # the PyTorch summary's rule: new tensors that something reads
         if node.op_type in _ALIAS_OPS:
             continue
         for o in node.output:
+            if o not in read:
+                continue
             dims, et = shapes.get(o, (None, 0))
             if _concrete(dims):
                 activation_bytes += _prod(dims) * _elem_size(et)
     macs = sum(macs_of)
     totals = Totals(params=params, trainable_params=params, param_bytes=param_bytes, buffer_bytes=other_bytes,
-                    macs=macs, flops=2 * macs, activation_bytes=activation_bytes, receptive_field=None)
+                    macs=macs, flops=2 * macs, activation_bytes=activation_bytes, receptive_field=None,
+                    nonzero_params=nonzero)
     return Summary(str(path), input_shapes[0], totals, rows, None)

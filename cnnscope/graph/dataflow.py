@@ -55,6 +55,12 @@ class Node:
     op: Any = None                # the torch OpOverload (not serialised)
     aliases: bool = False         # output is a view of / the same memory as an input
     macs: int = 0                 # multiply-accumulates, filled by the cost registry
+    in_place: bool = False        # writes its output into an input's memory (``relu_``, ``add_``)
+
+    @property
+    def writes(self) -> bool:
+        """Whether the op writes its outputs' bytes: new tensors and in-place updates do, views do not."""
+        return self.in_place or not self.aliases
 
     def named_args(self) -> dict[str, Any]:
         """The recorded arguments by schema name, defaults filled in (positional keys without a schema)."""

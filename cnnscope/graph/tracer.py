@@ -137,8 +137,9 @@ class _Recorder(TorchDispatchMode):
             raise
         schema_returns = func._schema.returns
         aliases = any(r.alias_info is not None for r in schema_returns)
+        in_place = any(r.alias_info is not None and r.alias_info.is_write for r in schema_returns)
         node = Node(len(self.nodes), "op", str(func), self.scope[-1], rec_args, rec_kwargs, inputs, [],
-                    func, aliases)
+                    func, aliases, in_place=in_place)
         self.nodes.append(node)
         flat_out, _ = tree_flatten(out)
         for i, t in enumerate(x for x in flat_out if isinstance(x, torch.Tensor)):

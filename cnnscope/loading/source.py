@@ -416,6 +416,19 @@ def build_meta(src: ModelSource, check_weights: bool = True):
     return model
 
 
+def nonzero_params(src: ModelSource, meta_model) -> int | None:
+    """Non-zero parameter elements in ``src``'s weights file (an artifact's or ``--weights``'), each shared
+    parameter once; None when the weights are not in a file (a fresh init, or named torchvision weights,
+    whose zeros are not known without building them). Reads the memory-mapped file, allocates nothing."""
+    import torch
+
+    if not src.weights_file:
+        return None
+    sd = _state_dict_of(src)
+    names = [n for n, _ in meta_model.named_parameters()]
+    return sum(int(torch.count_nonzero(sd[n])) for n in names if n in sd)
+
+
 def _state_dict_of(src: ModelSource) -> dict:
     if src.weights_in_artifact:
         return read_artifact(src.weights_file, mmap=True)["state_dict"]

@@ -67,7 +67,7 @@ def finish_transform(src: ModelSource, before: Analysis, result: TransformResult
     """Verify ``result`` against ``before``, write the artifact to ``output``; return the after-summary.
 
     ``before`` is the analysis of the input model (its graph gives the expected output shapes and the
-    input size). Raises :class:`CheckFailed` (exit 1) if verification fails; nothing is written then.
+    input size, which the artifact stores as its default ``input_size``). Raises :class:`CheckFailed` (exit 1) if verification fails; nothing is written then.
     """
     from ..loading.artifact import artifact_dict, write_artifact
 
@@ -82,5 +82,7 @@ def finish_transform(src: ModelSource, before: Analysis, result: TransformResult
     after = summarize(result.model, input_shape[1:], batch_size=input_shape[0])
     after.model = output or f"{before.name} (transformed)"
     if write and output:
-        write_artifact(artifact_dict(result.model, src.base, plan), output, src.path)
+        # the artifact remembers the size it was made at: summary and export of it default to that size
+        base = {**src.base, "input_size": [int(d) for d in input_shape[1:]]}
+        write_artifact(artifact_dict(result.model, base, plan), output, src.path)
     return after

@@ -20,13 +20,9 @@ import torch
 from torch import nn
 
 from ..errors import CnnscopeError
+from ..progress import Progress, no_progress
 
-Progress = Callable[[Iterable, str], ContextManager[Iterable]]
 AUX_WEIGHT = 0.4
-
-
-def no_progress(iterable: Iterable, label: str) -> ContextManager[Iterable]:
-    return contextlib.nullcontext(iterable)
 
 
 def pick_device(name: str = "auto") -> torch.device:

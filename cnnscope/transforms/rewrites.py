@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 from ..errors import CnnscopeError, UnknownNameError
+from ..progress import Progress, no_progress
 from ..loading.plan import register_plan_step
 from . import decompose
 from .common import TransformResult
@@ -335,8 +336,8 @@ def _rel_err(a: torch.Tensor, b: torch.Tensor) -> float:
 # ------------------------------------------------------------------------------------ the rewrites
 def rewrite(model: nn.Module, kind: str, *, method: str | None = None, ranks: RankSpec | None = None,
             layers=None, include_stem: bool = False, activation: str | None = None, analysis=None,
-            input_size=None, inplace: bool = False, seed: int = 0, inputs: torch.Tensor | None = None
-            ) -> TransformResult:
+            input_size=None, inplace: bool = False, seed: int = 0, inputs: torch.Tensor | None = None,
+            progress: Progress = no_progress) -> TransformResult:
     """Apply one rewrite to a real model; returns the new model, its plan step and per-site details
     (params/MACs are left to the summaries; ``details["sites"][i]["rel_error"]`` is the relative output
     error of that layer, ``details["output_error"]`` that of the whole model).
@@ -344,7 +345,8 @@ def rewrite(model: nn.Module, kind: str, *, method: str | None = None, ranks: Ra
     Errors are measured on ``inputs`` (a batch of real images, e.g. from ``--data``): each layer on
     the activations that reach it; without ``inputs``, on random normal inputs of each layer's input
     shape (seeded by ``seed``), which measures how well the new layers reproduce the old ones on any
-    input, not on the data's distribution.
+    input, not on the data's distribution. ``progress`` sees the sites as they are initialised and
+    measured (see :mod:`cnnscope.progress`).
 
     >>> r = rewrite(cnnscope.load_model("vgg16"), "stride")
     >>> r = rewrite(model, "factorize", method="asym", ranks=RankSpec.parse(rank="full"))
@@ -380,30 +382,10 @@ def rewrite(model: nn.Module, kind: str, *, method: str | None = None, ranks: Ra
     chains = {s["name"]: [_get(out, n) for n in s["through"]] for s in step["sites"]} if kind == "stride" else {}
     {"stride": apply_stride}.get(kind, _replace_with_convs)(out, step)
     details: dict[str, Any] = {"kind": kind, "method": step.get("method"), "sites": [], "skipped": skipped}
-    for s in step["sites"]:
-        old, new = olds[s["name"]], _get(out, s["name"])
-        if kind == "stride":
-            _init_stride(old, new, pools[s["name"]], s)
-        else:
-            _init_decomposed(step["method"], old, new, s)
-        if inputs is None:
-            xin = torch.randn(*graph.values[graph.calls_of(s["name"])[0].inputs[0]].shape, generator=gen)
-        else:
-            xin = seen[s["name"]]
-        with torch.no_grad():
-            if kind == "stride":
-                a, b = old(xin), new(xin)
-                for mod in chains[s["name"]]:
-                    a, b = mod(a), mod(b)
-                a = pools[s["name"]](a)
-            else:
-                a, b = old(xin), new(xin)
-        row = {k: v for k, v in s.items() if k not in ("convs",)}
-        if "convs" in s:
-            row["kernels"] = ["×".join(map(str, c["kernel"])) for c in s["convs"]]
-            row["channels"] = [s["convs"][0]["in"]] + [c["out"] for c in s["convs"]]
-        row["rel_error"] = _rel_err(a, b) if a.shape == b.shape else None
-        details["sites"].append(row)
+    with progress(step["sites"], f"{kind}: {len(step['sites'])} layers") as sites:
+        for s in sites:
+            _init_and_measure(kind, step, s, olds[s["name"]], _get(out, s["name"]), pools, chains, graph, gen,
+                              inputs, seen, details)
     with torch.no_grad():
         got = out(x)
     if isinstance(ref, torch.Tensor) and isinstance(got, torch.Tensor) and ref.shape == got.shape:
@@ -421,6 +403,32 @@ def rewrite(model: nn.Module, kind: str, *, method: str | None = None, ranks: Ra
                          f"the {step['activation']} between them moves the output further from the original: "
                          f"fine-tune (it adds the non-linearity the documents credit the 3×3 stacks with)")
     return TransformResult(out, [step], notes, details)
+
+
+def _init_and_measure(kind, step, s, old, new, pools, chains, graph, gen, inputs, seen, details) -> None:
+    """Give site ``s``'s new layers their weights, then measure them against the old on its inputs."""
+    if kind == "stride":
+        _init_stride(old, new, pools[s["name"]], s)
+    else:
+        _init_decomposed(step["method"], old, new, s)
+    if inputs is None:
+        xin = torch.randn(*graph.values[graph.calls_of(s["name"])[0].inputs[0]].shape, generator=gen)
+    else:
+        xin = seen[s["name"]]
+    with torch.no_grad():
+        if kind == "stride":
+            a, b = old(xin), new(xin)
+            for mod in chains[s["name"]]:
+                a, b = mod(a), mod(b)
+            a = pools[s["name"]](a)
+        else:
+            a, b = old(xin), new(xin)
+    row = {k: v for k, v in s.items() if k not in ("convs",)}
+    if "convs" in s:
+        row["kernels"] = ["×".join(map(str, c["kernel"])) for c in s["convs"]]
+        row["channels"] = [s["convs"][0]["in"]] + [c["out"] for c in s["convs"]]
+    row["rel_error"] = _rel_err(a, b) if a.shape == b.shape else None
+    details["sites"].append(row)
 
 
 @contextlib.contextmanager

@@ -81,3 +81,23 @@ def test_stack_fit_beats_centre_crop_and_reports_its_error():
     ref = F.conv2d(x, w)
     y = F.conv2d(F.conv2d(x, factors.weights[0]), factors.weights[1])
     assert y.shape == ref.shape
+
+
+@pytest.mark.parametrize("shape", [(40, 300), (300, 40), (64, 64)])
+def test_gram_svd_matches_lapack(shape):
+    """top_svd / svdvals go through the Gram matrix of the smaller side (fast); a second method,
+    LAPACK's SVD, must agree: the same σ, and each truncation's error is √(Σ_{i>R} σ_i²) (Eckart–Young)."""
+    gen = torch.Generator().manual_seed(0)
+    m = torch.randn(*shape, generator=gen, dtype=torch.float64)
+    ref = torch.linalg.svdvals(m)
+    assert torch.allclose(decompose.svdvals(m), ref, rtol=1e-9, atol=1e-9)
+    for rank in (1, 7, min(shape)):
+        left, right = decompose.top_svd(m, rank)
+        assert left.shape == (shape[0], rank) and right.shape == (rank, shape[1])
+        err = float((m - left @ right).norm())
+        assert err == pytest.approx(float(ref[rank:].pow(2).sum().sqrt()), rel=1e-7, abs=1e-9)
+    # a rank-deficient matrix: zero singular values give zero rows, the product stays exact
+    low = m[:, :3] @ torch.randn(3, shape[1], generator=gen, dtype=torch.float64)
+    left, right = decompose.top_svd(low, min(shape))
+    assert torch.isfinite(left).all() and torch.isfinite(right).all()
+    assert float((low - left @ right).norm()) < 1e-8 * float(low.norm())
