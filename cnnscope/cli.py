@@ -154,8 +154,11 @@ def main(argv: list[str] | None = None) -> int:
             stream.reconfigure(errors="backslashreplace")   # non-UTF-8 file names print, escaped
         except (AttributeError, ValueError):
             pass
+    from .errors import IN_CLI
+
     signals.install()
     warnings.showwarning = _show_warning
+    in_cli = IN_CLI.set(True)
     try:
         with command_scope():
             cli.main(args=argv, prog_name="cnnscope", standalone_mode=False)
@@ -214,6 +217,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     finally:
         warnings.showwarning = _default_showwarning
+        IN_CLI.reset(in_cli)
 
 
 def run() -> None:

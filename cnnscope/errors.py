@@ -6,17 +6,41 @@ callers can catch one type. Exit code 1 is reserved for "a check or budget faile
 """
 from __future__ import annotations
 
+import contextvars
 import difflib
+import re
 from typing import Iterable
 
 BAD_INPUT_EXIT = 2
 CHECK_FAILED_EXIT = 1
 
+#: True while the command line runs (set by ``cnnscope.cli.main``): messages name its options there
+IN_CLI: contextvars.ContextVar[bool] = contextvars.ContextVar("cnnscope_in_cli", default=False)
+
+#: option -> what the Python API calls it, for messages read outside the command line
+PYTHON_NAMES = {"--input-size": "input_size", "--batch-size": "batch_size", "--weights": "weights",
+                "--trust-code": "trust_code=True", "--trust": "trust_code=[...]", "--layers": "layers",
+                "--seed": "seed"}
+_OPTION = re.compile(r"(?<![\w-])(" + "|".join(re.escape(k) for k in sorted(PYTHON_NAMES, key=len, reverse=True))
+                     + r")(?![\w-])")
+
+
+def for_reader(message: str) -> str:
+    """``message`` as written (command-line options) inside the CLI; with the Python API's argument
+    names (``input_size=``) when a library caller reads it."""
+    if IN_CLI.get():
+        return message
+    return _OPTION.sub(lambda m: PYTHON_NAMES[m.group(1)], message)
+
 
 class CnnscopeError(Exception):
-    """A problem with the user's input: one line naming the problem and the fix."""
+    """A problem with the user's input: one line naming the problem and the fix. The text names
+    command-line options; read from Python, they read as the API's argument names (:func:`for_reader`)."""
 
     exit_code = BAD_INPUT_EXIT
+
+    def __str__(self) -> str:
+        return for_reader(super().__str__())
 
 
 class UnknownNameError(CnnscopeError, KeyError):
@@ -32,7 +56,7 @@ class UnknownNameError(CnnscopeError, KeyError):
         super().__init__(msg)
 
     def __str__(self) -> str:  # KeyError quotes its message otherwise
-        return str(self.args[0])
+        return for_reader(str(self.args[0]))
 
 
 class InputTooSmallError(CnnscopeError):

@@ -1,0 +1,115 @@
+"""Smaller outputs of issue 13, each against a value worked out independently (by hand, or by a second
+method such as onnxruntime's graph or the weights themselves)."""
+import json
+
+import pytest
+import torch
+
+from tests.conftest import assert_one_line_error, run_inprocess
+
+
+def _json(*args, cwd=None):
+    code, out, err = run_inprocess(*args, "-f", "json", cwd=cwd)
+    assert code == 0, err
+    return json.loads(out)
+
+
+def test_rewrite_skip_reasons_are_grouped(tmp_path):
+    """resnet18 has three 1×1 downsample convs (layer2-4) and one stem: two lines, not four."""
+    code, out, err = run_inprocess("reduce", "resnet18", "--ratio", "0.5", "--dry-run", "-i", "3x64x64")
+    assert code == 0, err
+    lines = [line for line in out.splitlines() if line.startswith("skipped")]
+    assert lines[0].startswith("skipped 3 × 1×1 kernel") and lines[0].endswith(
+        "layer2.0.downsample.0, layer3.0.downsample.0, layer4.0.downsample.0")
+    assert lines[1].startswith("skipped 1 × stem conv") and lines[1].endswith(": conv1")
+    assert len(lines) == 2
+
+
+def test_advise_prune_row_follows_layers_and_no_zero_saving_rows():
+    report = _json("advise", "resnet18", "-i", "3x64x64", "--layers", "layer4*")
+    prune = next(m for m in report["methods"] if m["method"].startswith("prune"))
+    assert "layer4*" in prune["method"]
+    # only layer4's channels may go: layers 1-3 keep every parameter, so at most layer4's share is saved
+    d = _json("summary", "resnet18", "-i", "3x64x64")
+    layer4 = next(r["params"] for r in d["layers"] if r["name"] == "layer4")
+    assert prune["params"][0] - layer4 <= prune["params"][1] < prune["params"][0]
+    # resnet18 already pools globally: FC → global pooling would save nothing, so it is not advised
+    report = _json("advise", "resnet18", "-i", "3x64x64")
+    assert not any(m["method"].startswith("FC") for m in report["methods"])
+    assert all(m["macs"][1] < m["macs"][0] or m["params"][1] < m["params"][0] for m in report["methods"])
+
+
+def test_artifact_remembers_its_input_size(tmp_path):
+    out = tmp_path / "p.pt"
+    code, _, err = run_inprocess("prune", "resnet18", "--ratio", "0.5", "-i", "3x64x64", "-o", out)
+    assert code == 0, err
+    # resnet18 is 224×224 by default; the artifact was made at 64×64 and its summary and export use that
+    assert _json("summary", out)["input_shape"] == [1, 3, 64, 64]
+    code, text, err = run_inprocess("export", out, "-o", tmp_path / "p.onnx")
+    assert code == 0, err
+    assert "input 1×3×64×64" in text
+
+
+def test_unstructured_sparsity_is_visible_and_budgeted(tmp_path):
+    out = tmp_path / "u.pt"
+    code, _, err = run_inprocess("prune", "lenet5", "--unstructured", "--sparsity", "0.5", "-o", out)
+    assert code == 0, err
+    sd = torch.load(out, weights_only=True)["state_dict"]
+    by_hand = sum(int(torch.count_nonzero(v)) for k, v in sd.items() if k.endswith(("weight", "bias")))
+    d = _json("summary", out)
+    assert d["totals"]["params"] == 61706 and d["totals"]["nonzero_params"] == by_hand < 61706
+    code, text, err = run_inprocess("summary", out, "--depth", "0")
+    assert f"Non-zero:    {by_hand:>16,}" in text
+    code, _, err = run_inprocess("check", out, "--max-nonzero-params", str(by_hand))
+    assert code == 0, err
+    code, _, err = run_inprocess("check", out, "--max-nonzero-params", str(by_hand - 1))
+    assert code == 1
+    # the ONNX export holds the same zeros
+    onnx_path = tmp_path / "u.onnx"
+    assert run_inprocess("export", out, "-o", onnx_path)[0] == 0
+    assert _json("summary", onnx_path)["totals"]["nonzero_params"] == by_hand
+    # a fresh init has no weights in a file: its zeros are unknown, so the budget is bad input
+    assert_one_line_error(*run_inprocess("check", "lenet5", "--max-nonzero-params", "1M"),
+                          contains="max-nonzero-params")
+
+
+def test_activation_bytes_agree_between_pytorch_and_onnx(tmp_path):
+    """One rule on both sides (tensors written that something reads), checked on the ONNX side by a second
+    method: onnxruntime's own shapes of every node output, summed here."""
+    import numpy as np
+    import onnx
+    import onnxruntime as ort
+
+    path = tmp_path / "r.onnx"
+    assert run_inprocess("export", "resnet18", "-i", "3x64x64", "-o", path)[0] == 0
+    m = onnx.load(str(path))
+    read = {i for n in m.graph.node for i in n.input} | {o.name for o in m.graph.output}
+    outs = [o for n in m.graph.node if n.op_type not in ("Flatten", "Reshape", "Constant") for o in n.output
+            if o in read]
+    m.graph.output.extend([onnx.ValueInfoProto(name=o) for o in outs if o not in {x.name for x in m.graph.output}])
+    sess = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
+    got = sess.run(None, {sess.get_inputs()[0].name: np.zeros((1, 3, 64, 64), np.float32)})
+    names = [o.name for o in sess.get_outputs()]
+    by_ort = sum(a.nbytes for n, a in zip(names, got) if n in outs)
+    assert _json("summary", path)["totals"]["activation_bytes"] == by_ort
+    assert _json("summary", "resnet18", "-i", "3x64x64")["totals"]["activation_bytes"] == by_ort
+
+
+def test_list_json_does_not_pass_rounded_macs_off_as_exact():
+    rows = _json("list", "--filter", "resnet18")
+    assert rows[0]["macs"] is None and rows[0]["gmacs"] == 1.814        # torchvision's published _ops
+    rows = _json("list", "--filter", "resnet18", "--exact")
+    # exact, and within the published rounding: 1.814 G ± 0.0005 G
+    assert rows[0]["macs"] == 1_814_073_344 and abs(rows[0]["macs"] / 1e9 - 1.814) < 5e-4
+
+
+def test_python_errors_name_python_arguments():
+    """The same error reads in the caller's terms: input_size in Python, --input-size on the CLI."""
+    import cnnscope
+    from cnnscope.errors import InputTooSmallError
+
+    with pytest.raises(InputTooSmallError) as e:
+        cnnscope.summary("lenet5", input_size=(1, 4, 4))     # by hand: (4 − 5)/1 + 1 = 0 < 1
+    assert "use a larger input_size" in str(e.value) and "--" not in str(e.value)
+    line = assert_one_line_error(*run_inprocess("summary", "lenet5", "-i", "1x4x4"))
+    assert "use a larger --input-size" in line
