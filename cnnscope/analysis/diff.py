@@ -3,6 +3,12 @@ of every transform. Layers are matched by qualified name; a layer present in onl
 with ``None`` on the other side (``only_in`` says which) and listed in ``only_in_a`` / ``only_in_b``.
 
 Ratios are b ÷ a (0.25 = b has a quarter of a's MACs), None where a is 0 or a side is missing.
+
+Across formats (a PyTorch model against an ``.onnx`` file) layers are still matched by name (the
+exporter keeps module paths), but only what both formats measure alike decides "changed": params,
+MACs and output shapes. Type names differ by convention (``Conv2d`` / ``Conv``), an ONNX summary has
+no receptive field, and the functional ops ONNX shows as nodes (the ``Add`` of a residual, the second
+call of a shared ``relu`` as ``relu_1``) hold no params or MACs: none of that is a difference.
 """
 from __future__ import annotations
 
@@ -41,15 +47,35 @@ def _merged_order(names_a: list[str], names_b: list[str]) -> list[str]:
     return order
 
 
-def diff_summaries(a: Summary | dict, b: Summary | dict, only_changed: bool = False) -> dict[str, Any]:
+def _is_onnx(d: dict) -> bool:
+    return str(d.get("model", "")).lower().endswith(".onnx")
+
+
+def _costs_nothing(view: dict | None) -> bool:
+    return view is not None and not view.get("params") and not view.get("macs")
+
+
+def _changed(va: dict | None, vb: dict | None, cross_format: bool) -> bool:
+    if not cross_format:
+        return va != vb
+    if va is None or vb is None:        # a node ONNX shows (or a module it folds) that costs nothing
+        return not _costs_nothing(va if vb is None else vb)
+    return any(va[k] != vb[k] for k in ("params", "macs", "output_shape"))
+
+
+def diff_summaries(a: Summary | dict, b: Summary | dict, only_changed: bool = False,
+                   cross_format: bool | None = None) -> dict[str, Any]:
     """``{"schema", "a", "b", "input_shape", "input_shapes": {a, b}, "totals": {metric: {a, b, ratio}},
     "layers": [{name, depth, a, b, changed, only_in, ratio: {params, macs}}], "only_in_a", "only_in_b"}``.
 
     ``ratio`` is b ÷ a (0.25 = b has a quarter of a's MACs). ``only_in_a``/``only_in_b`` list every
-    layer present on one side, also when ``only_changed`` drops unchanged rows.
+    layer present on one side, also when ``only_changed`` drops unchanged rows. ``cross_format``
+    (default: exactly one side is an ``.onnx`` file) compares only params, MACs and output shapes.
     """
     da = a.to_dict() if isinstance(a, Summary) else a
     db = b.to_dict() if isinstance(b, Summary) else b
+    if cross_format is None:
+        cross_format = _is_onnx(da) != _is_onnx(db)
     totals = {m: {"a": da["totals"].get(m), "b": db["totals"].get(m),
                   "ratio": _ratio(da["totals"].get(m), db["totals"].get(m))} for m in TOTAL_METRICS}
     totals["receptive_field"] = {"a": da["totals"].get("receptive_field"), "b": db["totals"].get("receptive_field")}
@@ -61,7 +87,7 @@ def diff_summaries(a: Summary | dict, b: Summary | dict, only_changed: bool = Fa
         ra, rb = rows_a.get(name), rows_b.get(name)
         va = _layer_view(ra) if ra else None
         vb = _layer_view(rb) if rb else None
-        changed = va != vb
+        changed = _changed(va, vb, cross_format)
         if only_changed and not changed:
             continue
         depth = (ra or rb)["depth"]
@@ -70,6 +96,7 @@ def diff_summaries(a: Summary | dict, b: Summary | dict, only_changed: bool = Fa
         layers.append({"name": name, "depth": depth, "a": va, "b": vb, "changed": changed, "only_in": only_in,
                        "ratio": ratio})
     return {"schema": SCHEMA, "a": da["model"], "b": db["model"], "input_shape": da["input_shape"],
+            "cross_format": cross_format,
             "input_shapes": {"a": da["input_shape"], "b": db["input_shape"]},
             "totals": totals, "layers": layers,
             "only_in_a": [n for n in rows_a if n not in rows_b],

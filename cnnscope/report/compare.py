@@ -106,6 +106,10 @@ def layer_rows(layers: list[dict], name_fmt: Callable[[str], str] = str, full: b
     return rows
 
 
+CROSS_FORMAT_NOTE = ("Across formats, changed means different params, MACs or output shape: type names (Conv2d / "
+                     "Conv), the RF ONNX does not carry and cost-free nodes only ONNX lists (Add, relu_1) are not "
+                     "differences.")
+
 LAYER_HEADERS = ["layer", "type", "params A", "params B", "B/A", "MACs A", "MACs B", "B/A",
                  "output A", "output B", "RF A", "RF B"]
 
@@ -141,6 +145,8 @@ def render_table(diff: dict, depth: int | None = None, changed_only: bool = Fals
     out.append(f"{len(diff['layers'])} layers, {n_changed} changed"
                + (f"; {len(layers)} shown" if len(layers) != len(diff["layers"]) else "") + ".")
     out += _only_lines(diff)
+    if diff.get("cross_format"):
+        out.append(CROSS_FORMAT_NOTE)
     out.append(f"Convention: {MAC_NOTE}.")
     return "\n".join(out) + "\n"
 

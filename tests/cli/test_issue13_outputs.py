@@ -113,3 +113,21 @@ def test_python_errors_name_python_arguments():
     assert "use a larger input_size" in str(e.value) and "--" not in str(e.value)
     line = assert_one_line_error(*run_inprocess("summary", "lenet5", "-i", "1x4x4"))
     assert "use a larger --input-size" in line
+
+
+def test_compare_across_formats_reports_only_real_differences(tmp_path):
+    path = tmp_path / "r.onnx"
+    assert run_inprocess("export", "resnet18", "-i", "3x64x64", "-o", path)[0] == 0
+    d = _json("compare", "resnet18", path, "-i", "3x64x64")
+    assert d["cross_format"] is True
+    assert [lay["name"] for lay in d["layers"] if lay["changed"]] == []
+    # ONNX lists the residual Add and the block's second relu call as nodes: 8 blocks × 2, plus Flatten
+    assert len(d["only_in_b"]) == 17
+    # a real difference still shows: the pruned model's convs have fewer params than resnet18's
+    pruned = tmp_path / "p.pt"
+    assert run_inprocess("prune", "resnet18", "--ratio", "0.5", "-i", "3x64x64", "-o", pruned)[0] == 0
+    ponnx = tmp_path / "p.onnx"
+    assert run_inprocess("export", pruned, "-o", ponnx)[0] == 0
+    d = _json("compare", "resnet18", ponnx, "-i", "3x64x64")
+    changed = {lay["name"] for lay in d["layers"] if lay["changed"]}
+    assert "layer1.0.conv1" in changed and not any(n.endswith((".Add", "relu_1")) for n in changed)
