@@ -486,6 +486,21 @@ def _shape_out(shape):
     return [d if isinstance(d, int) else str(d) for d in shape]
 
 
+def _receptive_fields(model, shapes) -> tuple[dict[str, Any], Any]:
+    """Value name -> RF and the total, by the PyTorch summary's engine (see :mod:`.onnx_graph`); a graph
+    it cannot read gets no RF and a warning, never a wrong one."""
+    from .onnx_graph import receptive_fields_by_tensor
+
+    try:
+        return receptive_fields_by_tensor(model, shapes, module_path)
+    except Exception as e:      # an ONNX construct the adapter does not map: leave the RF out, say so
+        import warnings
+
+        warnings.warn(f"receptive field not computed for this ONNX graph ({type(e).__name__}: "
+                      f"{str(e).splitlines()[0][:120] if str(e) else ''})")
+        return {}, None
+
+
 def onnx_summary(path: str | os.PathLike, input_size=None, batch_size: int | None = 1) -> Summary:
     """Analyse an ONNX file: per-node rows (grouped by module when the names say), params, MACs.
 
@@ -500,6 +515,8 @@ def onnx_summary(path: str | os.PathLike, input_size=None, batch_size: int | Non
     external = any(t.data_location == onnx.TensorProto.EXTERNAL for t in graph.initializer)
     nonzero = None if external else count_nonzero_params(graph, inits)   # before infer_shapes drops the data
     input_shapes = _fix_input_shapes(model, str(path), input_size, batch_size)
+    input_bytes = sum(_prod(dims) * _elem_size(vi.type.tensor_type.elem_type)
+                      for vi, dims in zip(_real_inputs(graph), input_shapes))
     from .ceil_pools import fix_ceil_mode_pools
 
     # shapes as onnxruntime runs them, not as ONNX inference keeps them; what cannot be fixed is measured
@@ -516,6 +533,7 @@ def onnx_summary(path: str | os.PathLike, input_size=None, batch_size: int | Non
 
     nodes = [n for n in graph.node if n.op_type != "Constant"]
     paths = [module_path(n) for n in nodes]
+    rf_of, rf_total = _receptive_fields(model, shapes)
 
     macs_of: list[int] = []
     unknown: list[str] = []
@@ -534,6 +552,9 @@ def onnx_summary(path: str | os.PathLike, input_size=None, batch_size: int | Non
     def params_of(node_ids) -> int:
         names = {name for i in node_ids for name in nodes[i].input if name in inits and inits[name].kind == "param"}
         return sum(inits[n].numel for n in names)
+
+    def rf(node):
+        return rf_of.get(next((o for o in node.output if o), ""))
 
     def out_shape(node):
         outs = [_shape_out(shapes.get(o, (None, 0))[0]) for o in node.output if o]
@@ -579,17 +600,17 @@ def onnx_summary(path: str | os.PathLike, input_size=None, batch_size: int | Non
                 idx = members[a]
                 if a in merged:
                     rows.append(LayerRow(unique(a), node.op_type, _depth(a), out_shape(node), params_of(idx),
-                                         sum(macs_of[k] for k in idx)))
+                                         sum(macs_of[k] for k in idx), rf(node)))
                 else:
                     rows.append(LayerRow(unique(a), "module", _depth(a), out_shape(nodes[idx[-1]]), params_of(idx),
-                                         sum(macs_of[k] for k in idx)))
+                                         sum(macs_of[k] for k in idx), rf(nodes[idx[-1]])))
             if p in merged:
                 continue
             rows.append(LayerRow(unique(f"{p}.{node_label(node)}"), node.op_type, _depth(p) + 1, out_shape(node),
-                                 params_of([i]), macs_of[i]))
+                                 params_of([i]), macs_of[i], rf(node)))
         else:
             rows.append(LayerRow(unique(node_label(node)), node.op_type, 1, out_shape(node), params_of([i]),
-                                 macs_of[i]))
+                                 macs_of[i], rf(node)))
 
     params = sum(i.numel for i in inits.values() if i.kind == "param")
     param_bytes = sum(i.nbytes for i in inits.values() if i.kind == "param")
@@ -607,6 +628,6 @@ def onnx_summary(path: str | os.PathLike, input_size=None, batch_size: int | Non
                 activation_bytes += _prod(dims) * _elem_size(et)
     macs = sum(macs_of)
     totals = Totals(params=params, trainable_params=params, param_bytes=param_bytes, buffer_bytes=other_bytes,
-                    macs=macs, flops=2 * macs, activation_bytes=activation_bytes, receptive_field=None,
-                    nonzero_params=nonzero)
+                    macs=macs, flops=2 * macs, activation_bytes=activation_bytes, receptive_field=rf_total,
+                    nonzero_params=nonzero, input_bytes=input_bytes)
     return Summary(str(path), input_shapes[0], totals, rows, None)

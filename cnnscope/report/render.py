@@ -223,8 +223,7 @@ def render_table(data: dict, depth: int | None = None, columns: tuple[str, ...] 
         "",
         f"Params:      {t['params']:>16,}  ({human_count(t['params'])}; trainable {t['trainable_params']:,}, "
         f"non-trainable {t.get('non_trainable_params', 0):,})",
-        *([f"Non-zero:    {t['nonzero_params']:>16,}  ({_sparsity(t)} of the params are zero: unstructured "
-            f"sparsity; dense kernels still multiply them)"] if t.get("nonzero_params") is not None else []),
+        *([_nonzero_line(t)] if t.get("nonzero_params") is not None else []),
         f"MACs:        {t['macs']:>16,}  ({human_count(t['macs'])} MACs)",
         f"FLOPs:       {t['flops']:>16,}  ({human_count(t['flops'])} FLOPs = 2 × MACs)",
         f"Param size:  {human_bytes(t['param_bytes']):>16}   buffers {human_bytes(t['buffer_bytes'])}",
@@ -242,8 +241,10 @@ def render_table(data: dict, depth: int | None = None, columns: tuple[str, ...] 
     return "\n".join(lines) + "\n"
 
 
-def _sparsity(t: dict) -> str:
-    return f"{1 - t['nonzero_params'] / t['params']:.1%}" if t["params"] else "0%"
+def _nonzero_line(t: dict) -> str:
+    zeros = 1 - t["nonzero_params"] / t["params"] if t["params"] else 0.0
+    why = ": unstructured sparsity; dense kernels still multiply them" if zeros >= 0.01 else ""
+    return f"Non-zero:    {t['nonzero_params']:>16,}  ({zeros:.1%} of the params are zero{why})"
 
 
 def _rf_sentence(rf: Any) -> str:

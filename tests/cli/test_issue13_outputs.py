@@ -131,3 +131,47 @@ def test_compare_across_formats_reports_only_real_differences(tmp_path):
     d = _json("compare", "resnet18", ponnx, "-i", "3x64x64")
     changed = {lay["name"] for lay in d["layers"] if lay["changed"]}
     assert "layer1.0.conv1" in changed and not any(n.endswith((".Add", "relu_1")) for n in changed)
+
+
+UPNET = '''
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+class UpCat(nn.Module):
+    """Stride-2 conv, a pool with ceil mode, nearest ×2 upsampling, a concat with a skip: every RF rule
+    that an ONNX file spells differently from PyTorch."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(3, 8, 3, stride=2, padding=1)
+        self.pool = nn.AvgPool2d(3, stride=2, ceil_mode=True)
+        self.body = nn.Conv2d(8, 8, 5, padding=2, dilation=1)
+        self.head = nn.Conv2d(16, 4, 1)
+
+    def forward(self, x):
+        s = torch.relu(self.stem(x))
+        y = self.body(self.pool(s))
+        y = F.interpolate(y, size=s.shape[-2:], mode="nearest")
+        return self.head(torch.cat([s, y], 1))
+
+def build():
+    return UpCat()
+'''
+
+
+@pytest.mark.parametrize("model", ["resnet18", "mobilenet_v2", "upcat.py:build"])
+def test_onnx_summary_has_the_pytorch_receptive_fields(tmp_path, model):
+    """The ONNX file's RF per layer, by its own graph, equals the PyTorch summary's (a second recording)."""
+    (tmp_path / "upcat.py").write_text(UPNET)
+    size = "3x64x64" if model != "upcat.py:build" else "3x33x33"
+    path = tmp_path / "m.onnx"
+    code, _, err = run_inprocess("export", model, "-i", size, "-o", path, cwd=tmp_path)
+    assert code == 0, err
+    torch_rows = {r["name"]: r["receptive_field"] for r in _json("summary", model, "-i", size, cwd=tmp_path)["layers"]}
+    d = _json("summary", path, cwd=tmp_path)
+    onnx_rows = {r["name"]: r["receptive_field"] for r in d["layers"]}
+    common = [n for n in torch_rows if n in onnx_rows and torch_rows[n] is not None]
+    assert len(common) >= 4
+    assert {n: onnx_rows[n] for n in common} == {n: torch_rows[n] for n in common}
+    assert d["totals"]["receptive_field"] == _json("summary", model, "-i", size, cwd=tmp_path)["totals"]["receptive_field"]
