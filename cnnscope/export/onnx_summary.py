@@ -556,6 +556,19 @@ def onnx_summary(path: str | os.PathLike, input_size=None, batch_size: int | Non
     def rf(node):
         return rf_of.get(next((o for o in node.output if o), ""))
 
+    def leaf(node, first=None) -> dict:
+        """The torchinfo columns of a row: input shape (of ``first``, the block's first node), kernel."""
+        src = first if first is not None else node
+        x = next((i for i in src.input if i and i not in inits), None)
+        kernel = None
+        if node.op_type in ("Conv", "ConvTranspose", "MaxPool", "AveragePool", "LpPool") and first is None:
+            attr = next((a for a in node.attribute if a.name == "kernel_shape"), None)
+            if attr is not None:
+                kernel = list(attr.ints)
+            elif node.op_type.startswith("Conv") and len(node.input) > 1 and node.input[1] in inits:
+                kernel = list(inits[node.input[1]].dims[2:])
+        return {"input_shape": _shape_out(shapes.get(x, (None, 0))[0]) if x else None, "kernel_shape": kernel}
+
     def out_shape(node):
         outs = [_shape_out(shapes.get(o, (None, 0))[0]) for o in node.output if o]
         if not outs:
@@ -600,19 +613,22 @@ def onnx_summary(path: str | os.PathLike, input_size=None, batch_size: int | Non
                 idx = members[a]
                 if a in merged:
                     rows.append(LayerRow(unique(a), node.op_type, _depth(a), out_shape(node), params_of(idx),
-                                         sum(macs_of[k] for k in idx), rf(node)))
+                                         sum(macs_of[k] for k in idx), rf(node), **leaf(node)))
                 else:
                     rows.append(LayerRow(unique(a), "module", _depth(a), out_shape(nodes[idx[-1]]), params_of(idx),
-                                         sum(macs_of[k] for k in idx), rf(nodes[idx[-1]])))
+                                         sum(macs_of[k] for k in idx), rf(nodes[idx[-1]]),
+                                         **leaf(nodes[idx[-1]], first=nodes[idx[0]])))
             if p in merged:
                 continue
             rows.append(LayerRow(unique(f"{p}.{node_label(node)}"), node.op_type, _depth(p) + 1, out_shape(node),
-                                 params_of([i]), macs_of[i], rf(node)))
+                                 params_of([i]), macs_of[i], rf(node), **leaf(node)))
         else:
             rows.append(LayerRow(unique(node_label(node)), node.op_type, 1, out_shape(node), params_of([i]),
-                                 macs_of[i], rf(node)))
+                                 macs_of[i], rf(node), **leaf(node)))
 
     params = sum(i.numel for i in inits.values() if i.kind == "param")
+    for row in rows:
+        row.params_percent = 100.0 * row.params / params if params else 0.0
     param_bytes = sum(i.nbytes for i in inits.values() if i.kind == "param")
     other_bytes = sum(i.nbytes for i in inits.values() if i.kind != "param")
     activation_bytes = 0

@@ -174,4 +174,13 @@ def test_onnx_summary_has_the_pytorch_receptive_fields(tmp_path, model):
     common = [n for n in torch_rows if n in onnx_rows and torch_rows[n] is not None]
     assert len(common) >= 4
     assert {n: onnx_rows[n] for n in common} == {n: torch_rows[n] for n in common}
-    assert d["totals"]["receptive_field"] == _json("summary", model, "-i", size, cwd=tmp_path)["totals"]["receptive_field"]
+    t = _json("summary", model, "-i", size, cwd=tmp_path)
+    assert d["totals"]["receptive_field"] == t["totals"]["receptive_field"]
+    # the torchinfo columns read from the file agree with the PyTorch model's too
+    by_name = {r["name"]: r for r in t["layers"]}
+    convs = [r for r in d["layers"] if r["type"] == "Conv" and r["name"] in by_name]
+    assert convs
+    for r in convs:
+        mine = by_name[r["name"]]
+        assert (r["input_shape"], r["kernel_shape"]) == (mine["input_shape"], mine["kernel_shape"]), r["name"]
+        assert r["params_percent"] == pytest.approx(mine["params_percent"])

@@ -25,7 +25,7 @@ HEAVY = ("prune vgg16 ", "stride vgg16 -o", "reduce resnet50", "factorize resnet
          "--data", "export resnet50", "export r50-pruned.pt", "export resnet50-pruned.pt", "advise resnet50",
          "advise vgg16", "prune resnet50 --target-macs", "factorize inception_v3", "advise inception_v3",
          # these read what a heavy example wrote
-         "summary r50-pruned.onnx", "summary resnet50.onnx")
+         "summary r50-pruned.onnx", "summary resnet50.onnx", "compare r50-pruned.pt r50-pruned.onnx")
 
 NET = '''from torch import nn
 
@@ -69,6 +69,9 @@ def _world(folder):
     r18 = cnnscope.load_model("resnet18")
     torch.onnx.export(r18, (torch.zeros(1, 3, 224, 224),), str(folder / "resnet18.onnx"), dynamo=False)
     cnnscope.save_model(cnnscope.load_model("vgg16"), folder / "vgg16-factorized.pt")
+    subprocess.run([sys.executable, "-m", "cnnscope.cli", "prune", "resnet18", "--unstructured", "--sparsity", "0.8",
+                    "-o", "r18-sparse.pt"], cwd=folder, env={**os.environ, "PYTHONPATH": ROOT}, check=True,
+                   capture_output=True)
     for base in ("cnnscope-baseline.json", "sizes.json"):
         subprocess.run([sys.executable, "-m", "cnnscope.cli", "check", "--baseline", base, "--update-baseline"],
                        cwd=folder, env={**os.environ, "PYTHONPATH": ROOT}, check=True, capture_output=True)
