@@ -4,6 +4,12 @@ Convention (torchvision's ``_ops``): 1 MAC = one multiply-accumulate of a convol
 layer, matrix multiply or attention product. BatchNorm, activations, additions and pooling count
 zero. FLOPs = 2 × MACs. Each formula takes the recorded node and the graph (for shapes) and
 returns an integer; supporting a new operator means adding one function here.
+
+Nothing counts zero by accident: an op without a formula is either zero *on purpose* (a view, an
+elementwise op torch tags ``pointwise``, or a packet of :data:`ZERO_MACS`: normalisation, pooling,
+resampling, padding, reductions, data movement, creation) or *uncounted*, and
+:func:`uncounted_ops` lists those with where they ran, for the summary to report and ``check
+--fail-on-uncounted`` to refuse.
 """
 from __future__ import annotations
 
@@ -67,6 +73,20 @@ def baddbmm_macs(node: Node, graph: Graph) -> int:
     return b * m * k * n
 
 
+@register_macs("aten.addmv")
+def addmv_macs(node: Node, graph: Graph) -> int:
+    """addmv(bias, M (m × k), v (k)): m·k products."""
+    m, k = _shape(node, graph, 1)
+    return m * k
+
+
+@register_macs("aten.addbmm")
+def addbmm_macs(node: Node, graph: Graph) -> int:
+    """addbmm(C, A (b × m × k), B (b × k × n)): the b products of m·k·n, summed into one m × n."""
+    (b, m, k), (_, _, n) = _shape(node, graph, 1), _shape(node, graph, 2)
+    return b * m * k * n
+
+
 @register_macs("aten.mv")
 def mv_macs(node: Node, graph: Graph) -> int:
     m, k = _shape(node, graph, 0)
@@ -95,6 +115,61 @@ def sdpa_macs(node: Node, graph: Graph) -> int:
     return prod(batch) * s_q * s_k * (d + d_v)
 
 
+#: packets that count zero MACs on purpose (the convention: only conv/linear/matmul/attention products
+#: are MACs), besides views and the ops torch tags pointwise (activations, additions, casts)
+ZERO_MACS: set[str] = {
+    # normalisation (a scale and shift per element)
+    "aten.native_batch_norm", "aten._native_batch_norm_legit", "aten._native_batch_norm_legit_no_training",
+    "aten._native_batch_norm_legit_functional", "aten.native_layer_norm", "aten.native_group_norm",
+    "aten.batch_norm", "aten.layer_norm", "aten.group_norm", "aten.instance_norm", "aten.rms_norm",
+    "aten._fused_rms_norm", "aten.cudnn_batch_norm", "aten.miopen_batch_norm",
+    # pooling, resampling, padding
+    "aten.max_pool1d", "aten.max_pool2d", "aten.max_pool3d", "aten.max_pool1d_with_indices",
+    "aten.max_pool2d_with_indices", "aten.max_pool3d_with_indices", "aten.avg_pool1d", "aten.avg_pool2d",
+    "aten.avg_pool3d", "aten._adaptive_avg_pool2d", "aten._adaptive_avg_pool3d", "aten.adaptive_avg_pool1d",
+    "aten.adaptive_max_pool1d", "aten.adaptive_max_pool2d", "aten.adaptive_max_pool3d",
+    "aten.upsample_nearest1d", "aten.upsample_nearest2d", "aten.upsample_nearest3d",
+    "aten._upsample_nearest_exact1d", "aten._upsample_nearest_exact2d", "aten._upsample_nearest_exact3d",
+    "aten.upsample_linear1d", "aten.upsample_bilinear2d", "aten.upsample_trilinear3d", "aten.upsample_bicubic2d",
+    "aten._upsample_bilinear2d_aa", "aten._upsample_bicubic2d_aa", "aten.grid_sampler_2d",
+    "aten.constant_pad_nd", "aten.reflection_pad1d", "aten.reflection_pad2d", "aten.reflection_pad3d",
+    "aten.replication_pad1d", "aten.replication_pad2d", "aten.replication_pad3d", "aten.pixel_shuffle",
+    "aten.pixel_unshuffle", "aten.channel_shuffle", "aten.native_channel_shuffle",
+    # reductions and softmax
+    "aten.mean", "aten.sum", "aten.amax", "aten.amin", "aten.max", "aten.min", "aten.prod", "aten.var",
+    "aten.var_mean", "aten.std", "aten.std_mean", "aten.argmax", "aten.argmin", "aten.logsumexp",
+    "aten.norm", "aten.linalg_vector_norm", "aten._softmax", "aten._log_softmax", "aten._safe_softmax",
+    "aten.cumsum", "aten.topk", "aten.sort", "aten.all", "aten.any", "aten.nansum",
+    # data movement and creation
+    "aten.cat", "aten.stack", "aten.clone", "aten._to_copy", "aten.copy_", "aten.copy", "aten.index",
+    "aten.index_select", "aten.gather", "aten.scatter", "aten.scatter_add", "aten.index_put_",
+    "aten.index_put", "aten.masked_fill", "aten.masked_fill_", "aten.where", "aten.embedding", "aten.roll",
+    "aten.flip", "aten.repeat", "aten.tile", "aten.constant_pad_nd", "aten.split_with_sizes", "aten.split",
+    "aten.unbind", "aten.empty", "aten.empty_like", "aten.zeros", "aten.zeros_like", "aten.ones",
+    "aten.ones_like", "aten.full", "aten.full_like", "aten.arange", "aten.new_zeros", "aten.new_ones",
+    "aten.new_empty", "aten.new_full", "aten.new_empty_strided", "aten.empty_strided", "aten.fill_",
+    "aten.zero_", "aten.rand", "aten.randn", "aten.rand_like", "aten.randn_like", "aten.bernoulli",
+    "aten.bernoulli_", "aten.uniform_", "aten.normal_", "aten.native_dropout", "aten.lift_fresh_copy",
+    "aten.scalar_tensor", "aten.linspace", "aten.tril", "aten.triu", "aten.one_hot", "aten.searchsorted",
+    "aten.bucketize", "aten.nonzero", "aten.sym_size", "aten.sym_stride", "aten.sym_numel", "aten._unsafe_index",
+    "aten.slice_scatter", "aten.select_scatter", "aten.diagonal_scatter", "aten.as_strided_scatter",
+    "aten.masked_scatter", "aten.glu", "aten.prelu", "aten._prelu_kernel", "aten.hardswish",
+    "aten.hardsigmoid", "aten.hardswish_", "aten.hardsigmoid_", "aten.gelu_", "aten.mish", "aten.mish_",
+    "aten.softplus", "aten.elu_", "aten.leaky_relu_", "aten.clamp_", "aten.clamp_min_", "aten.item",
+    "aten._local_scalar_dense", "aten.detach", "aten.alias", "aten.contiguous", "aten.resize_",
+    "aten._unsafe_view", "aten.as_strided_", "aten.as_strided",
+}
+
+
+def is_zero_on_purpose(node: Node) -> bool:
+    """A view, a pointwise-tagged op, or a :data:`ZERO_MACS` packet: 0 MACs by the convention."""
+    if node.packet in ZERO_MACS or (node.aliases and not node.in_place):
+        return True
+    import torch
+
+    return node.op is not None and torch.Tag.pointwise in getattr(node.op, "tags", ())
+
+
 def annotate_macs(graph: Graph) -> int:
     """Fill ``node.macs`` for every op node; return the model total (MACs, not FLOPs)."""
     total = 0
@@ -104,3 +179,18 @@ def annotate_macs(graph: Graph) -> int:
             node.macs = int(fn(node, graph))
             total += node.macs
     return total
+
+
+def uncounted_ops(graph: Graph) -> list[dict]:
+    """Ops that ran and count 0 MACs with neither a formula nor a zero-on-purpose registration:
+    ``[{"op": "aten._fft_r2c", "count": 2, "modules": ["block.spectral"]}]``, most frequent first."""
+    seen: dict[str, dict] = {}
+    for node in graph.ops():
+        if node.packet in MAC_FORMULAS or is_zero_on_purpose(node):
+            continue
+        entry = seen.setdefault(node.packet, {"op": node.packet, "count": 0, "modules": []})
+        entry["count"] += 1
+        where = node.scope or "(the model)"
+        if where not in entry["modules"]:
+            entry["modules"].append(where)
+    return sorted(seen.values(), key=lambda e: (-e["count"], e["op"]))

@@ -6,7 +6,7 @@ returns instead of tracing again.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from torch import nn
@@ -28,6 +28,8 @@ class Analysis:
     #: non-zero parameter elements of the real weights (unstructured sparsity), None when they are unknown
     #: (a meta model, a fresh init, named weights not read)
     nonzero_params: int | None = None
+    #: ops that ran with no MAC formula and no zero-on-purpose registration (see analysis.costs)
+    uncounted: list = field(default_factory=list)
 
 
 def _first_conv_channels(model: nn.Module) -> int | None:
@@ -143,7 +145,7 @@ def _analyze(model_or_spec, input_size, weights, batch_size) -> Analysis:
 
     from ..graph.tracer import trace
     from . import shape_checks  # noqa: F401  (registers the input-too-small checks)
-    from .costs import annotate_macs
+    from .costs import annotate_macs, uncounted_ops
 
     if batch_size < 1:
         raise CnnscopeError(f"--batch-size must be at least 1, got {batch_size}")
@@ -169,7 +171,7 @@ def _analyze(model_or_spec, input_size, weights, batch_size) -> Analysis:
     graph, out = trace(model, example, already_meta=True)
     macs = annotate_macs(graph)
     graph.totals["macs"] = macs
-    return Analysis(name, src, model, graph, shape, out, nonzero)
+    return Analysis(name, src, model, graph, shape, out, nonzero, uncounted_ops(graph))
 
 
 def _nonzero_of_live(model: nn.Module) -> int | None:

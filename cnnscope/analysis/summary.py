@@ -72,6 +72,8 @@ class Summary:
     totals: Totals
     layers: list[LayerRow] = field(default_factory=list)
     analysis: Analysis | None = field(default=None, repr=False, compare=False)
+    #: ops counted 0 MACs only because no formula knows them: [{"op", "count", "modules"}]
+    uncounted_ops: list[dict] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -80,6 +82,7 @@ class Summary:
             "input_shape": list(self.input_shape),
             "totals": asdict(self.totals),
             "layers": [asdict(r) for r in self.layers],
+            "uncounted_ops": [dict(u) for u in self.uncounted_ops],
         }
 
     def __str__(self) -> str:
@@ -199,7 +202,7 @@ def build_summary(analysis: Analysis, receptive_field: bool = True) -> Summary:
     macs = graph.totals.get("macs", 0)
     totals = Totals(root.params, root.trainable_params, param_bytes, buffer_bytes, macs, 2 * macs,
                     activation_bytes, rf_total, input_bytes=input_bytes, nonzero_params=analysis.nonzero_params)
-    return Summary(analysis.name, list(analysis.input_shape), totals, rows, analysis)
+    return Summary(analysis.name, list(analysis.input_shape), totals, rows, analysis, list(analysis.uncounted))
 
 
 def summary(model_or_spec, input_size=None, weights: str | None = None, batch_size: int = 1) -> Summary:

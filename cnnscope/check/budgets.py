@@ -24,6 +24,8 @@ max-file-mb     bytes    bytes of the MODEL file on disk (``.onnx``/``.pt`` only
 max-activation- bytes    bytes written by the forward that something reads (new tensors and in-place
 mb                       updates, not views), batch included: the working-memory pressure of
                          inference; the same for a model and its ONNX export
+max-uncounted-  count    op calls with no MAC formula and no zero-on-purpose registration (the MACs
+ops                      leave them out; ``--fail-on-uncounted`` is ``--max-uncounted-ops 0``)
 min-rf          pixels   receptive field of the last spatial feature map: ``N`` needs both axes ≥ N
                          (the smaller axis decides); ``HxW`` checks each axis; "global" passes any
 =============== ======== =============================================================================
@@ -102,6 +104,8 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
     Metric("activation-mb", MAX, "bytes", "activation_bytes",
            "bytes written by the forward, batch included, e.g. 50", True),
     Metric("rf", MIN, "pixels", "rf", "receptive field of the last spatial map, pixels: 200 or 200x100", False),
+    Metric("uncounted-ops", MAX, "count", "uncounted_ops",
+           "op calls that count 0 MACs only because no formula knows them (0: --fail-on-uncounted)", False),
 )}
 
 #: ``max-params`` -> Metric

@@ -116,8 +116,8 @@ def _tally(report: dict) -> tuple[int, int]:
 def _text_row(metric, c: dict | None, g: dict | None, metrics: dict, with_growth: bool) -> list[str] | None:
     """metric, budget, actual, headroom, [baseline (growth)], verdict; None for a metric not measured."""
     actual = c["actual"] if c else metrics.get(metric.field)
-    if actual is None:
-        return None
+    if actual is None or (metric.name == "uncounted-ops" and not actual and c is None):
+        return None                      # nothing uncounted and no budget on it: nothing to say
     row = [metric.name, fmt_limit(c) if c else "-", fmt_value(actual, metric.unit),
            fmt_headroom(c["headroom"]) if c else "-"]
     if with_growth:

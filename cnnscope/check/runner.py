@@ -86,6 +86,7 @@ def measure(summary: dict[str, Any], file_path: str | None = None) -> dict[str, 
         "file_bytes": os.path.getsize(file_path) if file_path and os.path.isfile(file_path) else None,
         "activation_bytes": int(t["activation_bytes"]) if t.get("activation_bytes") is not None else None,
         "rf": t.get("receptive_field"),
+        "uncounted_ops": sum(int(u["count"]) for u in summary.get("uncounted_ops") or []),
     }
 
 

@@ -24,6 +24,9 @@ def budget_options(fn):
 @click.option("--config", "-c", "config_path", type=click.Path(dir_okay=False), metavar="FILE",
               help="TOML file with a [tool.cnnscope.check] table. Default: ./pyproject.toml when no MODEL is given.")
 @budget_options
+@click.option("--fail-on-uncounted", is_flag=True,
+              help="Fail when an op ran that no MAC formula knows (it counts 0; summary lists them): the same as "
+                   "--max-uncounted-ops 0.")
 @click.option("--input-size", "-i", metavar="CxHxW", help="Input size for every model (overrides the config).")
 @click.option("--weights", "-w", metavar="NAME|FILE",
               help="torchvision weights name or state_dict file for every model (never downloaded).")
@@ -41,8 +44,8 @@ def budget_options(fn):
                    "instead of stdout; - is stdout.")
 @click.option("--junit-xml", type=click.Path(dir_okay=False), metavar="FILE",
               help="Also write a JUnit XML report to FILE (for CI test-report widgets).")
-def check(models, config_path, input_size, weights, batch_size, baseline, max_growth, update_baseline, fmt,
-          output, junit_xml, **budget_values):
+def check(models, config_path, fail_on_uncounted, input_size, weights, batch_size, baseline, max_growth,
+          update_baseline, fmt, output, junit_xml, **budget_values):
     """Fail (exit 1) when a model exceeds its size budgets; exit 0 when all hold, 2 on bad input.
 
     \b
@@ -65,6 +68,7 @@ def check(models, config_path, input_size, weights, batch_size, baseline, max_gr
       --max-file-mb 100       bytes of the MODEL file (.onnx / .pt)
       --max-activation-mb 50  bytes written by one forward, batch included
       --min-rf 200            receptive field: both axes ≥ 200 px (or HxW per axis)
+      --fail-on-uncounted     no op may count 0 MACs for want of a formula
 
     \b
     Examples:
@@ -81,6 +85,8 @@ def check(models, config_path, input_size, weights, batch_size, baseline, max_gr
     from ..errors import CheckFailed, CnnscopeError, UnknownNameError
     from ..fileio import check_output_path
 
+    if fail_on_uncounted and budget_values.get("budget_max_uncounted_ops") is None:
+        budget_values["budget_max_uncounted_ops"] = "0"
     cli_budgets = [parse_budget(key[len("budget_"):], value) for key, value in budget_values.items()
                    if value is not None]
     from .options import input_paths

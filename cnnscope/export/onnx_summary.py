@@ -403,6 +403,42 @@ def _concrete(shape) -> bool:
     return shape is not None and all(isinstance(d, int) and d >= 0 for d in shape)
 
 
+#: ONNX op types that count zero MACs on purpose (the PyTorch side's convention, see analysis.costs)
+ONNX_ZERO_MACS = {
+    "Relu", "Sigmoid", "Tanh", "Clip", "LeakyRelu", "HardSigmoid", "HardSwish", "Elu", "Selu", "Celu", "Gelu",
+    "Mish", "Softplus", "Softsign", "PRelu", "Add", "Sub", "Mul", "Div", "Pow", "Sqrt", "Exp", "Log", "Neg",
+    "Abs", "Erf", "Min", "Max", "Sum", "Mean", "Where", "Identity", "Dropout", "Cast", "CastLike",
+    "Reciprocal", "Floor", "Ceil", "Round", "Not", "Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual",
+    "And", "Or", "Xor", "Sign", "IsNaN", "IsInf", "Mod", "BitShift",
+    "BatchNormalization", "InstanceNormalization", "LayerNormalization", "GroupNormalization",
+    "LpNormalization", "MeanVarianceNormalization", "RMSNormalization",
+    "MaxPool", "AveragePool", "LpPool", "GlobalAveragePool", "GlobalMaxPool", "GlobalLpPool", "MaxRoiPool",
+    "RoiAlign", "Resize", "Upsample", "Pad", "DepthToSpace", "SpaceToDepth", "GridSample",
+    "ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1", "ReduceL2",
+    "ReduceLogSum", "ReduceLogSumExp", "ReduceSumSquare", "ArgMax", "ArgMin", "Softmax", "LogSoftmax",
+    "Hardmax", "TopK", "CumSum",
+    "Concat", "Split", "Slice", "Gather", "GatherElements", "GatherND", "Scatter", "ScatterElements",
+    "ScatterND", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose", "Expand", "Tile", "Shape",
+    "Size", "Constant", "ConstantOfShape", "Range", "NonZero", "OneHot", "Trilu", "EyeLike",
+    "RandomNormal", "RandomNormalLike", "RandomUniform", "RandomUniformLike", "QuantizeLinear",
+    "DequantizeLinear", "DynamicQuantizeLinear",
+}
+
+
+def onnx_uncounted(nodes) -> list[dict]:
+    """Node types with no MAC formula and no zero-on-purpose entry, as ``analysis.costs.uncounted_ops``."""
+    seen: dict[str, dict] = {}
+    for node in nodes:
+        if node.op_type in ONNX_MAC_FORMULAS or node.op_type in ONNX_ZERO_MACS:
+            continue
+        entry = seen.setdefault(node.op_type, {"op": node.op_type, "count": 0, "modules": []})
+        entry["count"] += 1
+        where = module_path(node) or "(the model)"
+        if where not in entry["modules"]:
+            entry["modules"].append(where)
+    return sorted(seen.values(), key=lambda e: (-e["count"], e["op"]))
+
+
 def node_macs(node, shapes: dict) -> int | None:
     """MACs of one node by its op's formula; 0 for ops without one; None when shapes are unknown."""
     fn = ONNX_MAC_FORMULAS.get(node.op_type)
@@ -646,4 +682,4 @@ def onnx_summary(path: str | os.PathLike, input_size=None, batch_size: int | Non
     totals = Totals(params=params, trainable_params=params, param_bytes=param_bytes, buffer_bytes=other_bytes,
                     macs=macs, flops=2 * macs, activation_bytes=activation_bytes, receptive_field=rf_total,
                     nonzero_params=nonzero, input_bytes=input_bytes)
-    return Summary(str(path), input_shapes[0], totals, rows, None)
+    return Summary(str(path), input_shapes[0], totals, rows, None, onnx_uncounted(nodes))

@@ -237,6 +237,8 @@ def render_table(data: dict, depth: int | None = None, columns: tuple[str, ...] 
         lines.append(f"Receptive field: {_rf_sentence(t['receptive_field'])}")
     if "rf" in columns and _rf_flagged(data):
         lines.append(RF_LEGEND)
+    if data.get("uncounted_ops"):
+        lines.append(uncounted_line(data["uncounted_ops"]))
     lines.append(f"Convention: {MAC_NOTE}.")
     return "\n".join(lines) + "\n"
 
@@ -245,6 +247,15 @@ def _nonzero_line(t: dict) -> str:
     zeros = 1 - t["nonzero_params"] / t["params"] if t["params"] else 0.0
     why = ": unstructured sparsity; dense kernels still multiply them" if zeros >= 0.01 else ""
     return f"Non-zero:    {t['nonzero_params']:>16,}  ({zeros:.1%} of the params are zero{why})"
+
+
+def uncounted_line(uncounted: list[dict]) -> str:
+    """One line naming the ops that count 0 MACs only because no formula knows them."""
+    shown = ", ".join(f"{u['op']} ×{u['count']} (in {', '.join(u['modules'][:2])}"
+                      f"{', …' if len(u['modules']) > 2 else ''})" for u in uncounted[:4])
+    more = f", … {len(uncounted) - 4} more (--format json)" if len(uncounted) > 4 else ""
+    return (f"Uncounted: {sum(u['count'] for u in uncounted)} op call(s) have no MAC formula, so the MACs above "
+            f"leave them out: {shown}{more}")
 
 
 def _rf_sentence(rf: Any) -> str:

@@ -94,6 +94,13 @@ def bn(coupling: Coupling, tensors: dict[str, torch.Tensor], seed: int = 0) -> t
             shown = ", ".join(lacking[:3]) + (f" (+{len(lacking) - 3} more)" if len(lacking) > 3 else "")
             notes.append(f"criterion bn: {len(lacking)} channel group(s) have no normalisation layer "
                          f"({shown}); they were ranked by l1")
+    tied = [g.name for g in coupling.groups if g.removable and not bool(missing[g.classes].any())
+            and float(gamma[g.classes].max() - gamma[g.classes].min()) == 0.0]
+    if tied:
+        shown = ", ".join(tied[:3]) + (f" (+{len(tied) - 3} more)" if len(tied) > 3 else "")
+        notes.append(f"criterion bn: every |γ| is equal within {len(tied)} channel group(s) ({shown}), as a fresh "
+                     f"init leaves them (γ = 1), so which channels go there is arbitrary; "
+                     f"pass trained --weights, or use --criterion l1")
     return gamma, notes
 
 

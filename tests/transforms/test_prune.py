@@ -346,3 +346,23 @@ def test_resnet50_half_ratio_leaves_at_most_30_percent_macs():
     s = summary(r.model, input_size=224)
     assert s.totals.macs <= 0.30 * 4_089_184_256      # torchvision's published 4.089 GMACs
     assert r.model.fc.out_features == 1000
+
+
+def test_bn_criterion_says_when_every_gamma_is_equal():
+    """A fresh init sets every BatchNorm γ to 1: ranking by |γ| is then arbitrary, and the notes say so;
+    with distinct γ's (as training leaves them) there is no such note."""
+    import torch
+    from torchvision.models import resnet18
+
+    from cnnscope.transforms.prune import prune_channels
+
+    fresh = resnet18()
+    notes = prune_channels(fresh, (3, 64, 64), ratio=0.3, criterion="bn").notes
+    assert any("every |γ| is equal" in n for n in notes), notes
+    trained = resnet18()
+    gen = torch.Generator().manual_seed(0)
+    for m in trained.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.weight.data = torch.rand(m.weight.shape, generator=gen) + 0.1
+    notes = prune_channels(trained, (3, 64, 64), ratio=0.3, criterion="bn").notes
+    assert not any("every |γ| is equal" in n for n in notes), notes
