@@ -21,6 +21,7 @@ IN_CLI: contextvars.ContextVar[bool] = contextvars.ContextVar("cnnscope_in_cli",
 PYTHON_NAMES = {"--input-size": "input_size", "--batch-size": "batch_size", "--weights": "weights",
                 "--trust-code": "trust_code=True", "--trust": "trust_code=[...]", "--layers": "layers",
                 "--seed": "seed"}
+_TRUST_REF = re.compile(r"(?<![\w-])--trust (?!-)([^\s),;]+)")
 _OPTION = re.compile(r"(?<![\w-])(" + "|".join(re.escape(k) for k in sorted(PYTHON_NAMES, key=len, reverse=True))
                      + r")(?![\w-])")
 
@@ -30,6 +31,7 @@ def for_reader(message: str) -> str:
     names (``input_size=``) when a library caller reads it."""
     if IN_CLI.get():
         return message
+    message = _TRUST_REF.sub(lambda m: f'trust_code=["{m.group(1)}"]', message)
     return _OPTION.sub(lambda m: PYTHON_NAMES[m.group(1)], message)
 
 

@@ -25,6 +25,8 @@ fixed pool changes the input sizes of the pools after it.
 """
 from __future__ import annotations
 
+from .onnx_shapes import infer_shapes, weightless_copy
+
 POOL_OPS = ("MaxPool", "AveragePool")
 
 
@@ -91,8 +93,6 @@ def fix_ceil_mode_pools(model) -> tuple[list[str], list[str]]:
     would get wrong. Returns (names of the nodes changed, outputs of the pools that could not be
     changed exactly: their static shapes, and those after them, are still ONNX's, not what runs).
     Needs static spatial input sizes (pools after a symbolic size are left alone)."""
-    from .onnx_summary import infer_shapes, weightless_copy
-
     pools = [n for n in model.graph.node if n.op_type in POOL_OPS and _attr(n, "ceil_mode", 0)]
     fixed: list[str] = []
     unfixable: list[str] = []

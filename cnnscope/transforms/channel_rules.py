@@ -10,9 +10,13 @@ from __future__ import annotations
 
 import torch
 
+from typing import TYPE_CHECKING
+
 from ..graph.dataflow import Node, ValueRef
-from .coupling import (LITERAL_INDEX, UNKNOWN_OP, UNTRACKED, Block, Propagation, named_args,
-                       register_rule)
+from .channel_registry import LITERAL_INDEX, UNKNOWN_OP, UNTRACKED, Block, named_args, register_rule
+
+if TYPE_CHECKING:  # annotations only: coupling imports this module to register the rules
+    from .coupling import Propagation
 
 
 def _norm_dim(d: int, nd: int) -> int:

@@ -40,18 +40,9 @@ from torch import nn
 
 from ..errors import CnnscopeError, UnknownNameError
 from ..graph.dataflow import Graph, Node, ValueRef
-
-# -------------------------------------------------------------------------------- block reasons
-INPUT, OUTPUT, UNKNOWN_OP, LITERAL_INDEX, IGNORED, UNTRACKED = 1, 2, 4, 8, 16, 32
-REASONS = {
-    INPUT: "reaches the network input",
-    OUTPUT: "reaches the network output (its size is kept)",
-    UNKNOWN_OP: "read by an op without a channel rule",
-    LITERAL_INDEX: "indexed or sliced at fixed positions",
-    IGNORED: "matched by --ignore",
-    UNTRACKED: "comes from a tensor cnnscope cannot follow",
-}
-
+from . import channel_rules
+from .channel_registry import (IGNORED, INPUT, LITERAL_INDEX, OUTPUT, REASONS, RULES, UNKNOWN_OP,  # noqa: F401
+                               UNTRACKED, Block, Rule, named_args, register_rule)
 
 @contextlib.contextmanager
 def one_thread():
@@ -137,14 +128,6 @@ class Atoms:
         return root, reasons, anchored
 
 
-@dataclass
-class Block:
-    """Atoms of one or more tensor dims: ``atoms.shape`` = the sizes of ``dims`` (ascending)."""
-
-    dims: tuple[int, ...]
-    atoms: torch.Tensor
-
-
 class SlotTable:
     """Atoms of parameter/buffer dimensions, shared by every graph pass (keyed by tensor name)."""
 
@@ -152,26 +135,6 @@ class SlotTable:
         self.by_name: dict[str, dict[int, torch.Tensor]] = {}
         self.role: dict[tuple[str, int], str] = {}
         self.frozen: dict[str, int] = {}   # tensor name -> reason bit: every dim of it stays whole
-
-
-# ------------------------------------------------------------------------------------- rules
-Rule = Callable[["Propagation", Node], None]
-RULES: dict[str, Rule] = {}
-
-
-def register_rule(*packets: str) -> Callable[[Rule], Rule]:
-    """Register the channel rule of one or more ATen op packets (``aten.convolution``)."""
-    def deco(fn: Rule) -> Rule:
-        for p in packets:
-            RULES[p] = fn
-        return fn
-
-    return deco
-
-
-def named_args(node: Node) -> dict:
-    """The node's recorded arguments by schema name (defaults filled in)."""
-    return node.named_args()
 
 
 class Propagation:
@@ -282,8 +245,6 @@ class Propagation:
 
     # -- the pass --------------------------------------------------------------------------------
     def run(self) -> None:
-        from . import channel_rules  # registers the rules
-
         g = self.graph
         for node in g.nodes:
             if node.kind != "op":

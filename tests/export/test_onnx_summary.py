@@ -122,7 +122,7 @@ def test_symbolic_spatial_dims_need_input_size(tmp_path):
     path = tmp_path / "fcn.onnx"
     torch.onnx.export(net, (torch.randn(1, 3, 32, 32),), str(path), dynamo=False, input_names=["x"],
                       dynamic_axes={"x": {0: "n", 2: "h", 3: "w"}})
-    with pytest.raises(CnnscopeError, match="--input-size"):
+    with pytest.raises(CnnscopeError, match="pass input_size CxHxW"):
         onnx_summary(path)
     s = onnx_summary(path, input_size="3x40x20")
     assert s.input_shape == [1, 3, 40, 20]

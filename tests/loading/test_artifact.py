@@ -40,7 +40,7 @@ def test_code_source_roundtrip(tmp_path):
     s = cnnscope.summary(f"{src}:tiny", input_size="1x8x8")
     assert s.totals.params == (9 * 4 + 4) + (4 * 36 * 2 + 2)
     cnnscope.save_model(model, tmp_path / "tiny.pt")
-    with pytest.raises(CnnscopeError, match="--trust-code"):      # a file never chooses code to run
+    with pytest.raises(CnnscopeError, match=r"trust_code=True"):      # a file never chooses code to run
         cnnscope.load_model(str(tmp_path / "tiny.pt"))
     again = cnnscope.load_model(str(tmp_path / "tiny.pt"), trust_code=True)
     x = torch.randn(1, 1, 8, 8)

@@ -42,7 +42,7 @@ def test_library_refuses_artifact_code_unless_trusted(code_dir):
 
     save_model(load_model(f"{code_dir / 'nets.py'}:build"), code_dir / "m.pt")
     os.remove(code_dir / "MARKER")
-    with pytest.raises(CnnscopeError, match="--trust-code"):
+    with pytest.raises(CnnscopeError, match=r"trust_code=True"):
         load_model(str(code_dir / "m.pt"))
     assert not (code_dir / "MARKER").exists()          # refused before the file was imported
     model = load_model(str(code_dir / "m.pt"), trust_code=True)
