@@ -21,10 +21,21 @@ def summary(model_or_spec, input_size=None, weights=None, batch_size: int = 1, t
     """Analyse ``model_or_spec`` (nn.Module or MODEL string) on meta tensors; returns a Summary.
 
     ``trust_code``: an artifact whose base is user code runs it only when this allows it (``True``
-    for the code file beside the artifact, or a list of files/modules); see the README's Security."""
+    for the code file beside the artifact, or a list of files/modules); see the README's Security.
+    An ``.onnx`` path is read as ``cnnscope summary model.onnx`` reads it (its weights are the file's)."""
+    import os
+
     from .analysis.summary import summary as _summary
     from .loading.trust import trusting
 
+    if isinstance(model_or_spec, (str, os.PathLike)) and os.fspath(model_or_spec).lower().endswith(".onnx"):
+        if weights is not None:
+            from .errors import CnnscopeError
+
+            raise CnnscopeError("an ONNX file carries its weights; drop --weights for it")
+        from .export.onnx_summary import onnx_summary
+
+        return onnx_summary(model_or_spec, input_size=input_size, batch_size=batch_size)
     with trusting(trust_code):
         return _summary(model_or_spec, input_size=input_size, weights=weights, batch_size=batch_size)
 

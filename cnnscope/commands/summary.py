@@ -52,9 +52,9 @@ def summary(model, weights, input_size, batch_size, fmt, depth, columns, no_rf, 
     from ..report.render import render
 
     if model.lower().endswith(".onnx"):
-        from ..export.onnx_summary import onnx_summary
+        from .. import summary as run_summary
 
-        data = onnx_summary(model, input_size=input_size, batch_size=batch_size).to_dict()
+        data = run_summary(model, input_size=input_size, weights=weights, batch_size=batch_size).to_dict()
     else:
         from ..analysis.engine import analyze
         from ..analysis.summary import build_summary
