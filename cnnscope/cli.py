@@ -173,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
             return signals.exit_code(got)
         if debug:
             raise
-        from .loading.trust import user_code_error
+        from .errors import user_code_error
 
         cause = e.__context__ if isinstance(e, click.exceptions.Abort) and e.__context__ is not None else e
         click.echo(f"Error: {user_code_error(cause, 'the command')}", err=True)
@@ -211,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
     except BaseException as e:   # GeneratorExit & co. raised by the model's own code
         if debug:
             raise
-        from .loading.trust import user_code_error
+        from .errors import user_code_error
 
         click.echo(f"Error: {user_code_error(e, 'the command')}", err=True)
         return 2

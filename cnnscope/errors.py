@@ -69,3 +69,21 @@ class CheckFailed(CnnscopeError):
     """A budget or verification failed (exit code 1, not 2)."""
 
     exit_code = CHECK_FAILED_EXIT
+
+
+def user_code_error(e: BaseException, doing: str) -> BaseException:
+    """What to raise for ``e``, raised by the user's code while ``doing``: a real interruption (a
+    signal, see :mod:`cnnscope.signals`) stays one; anything else, ``SystemExit`` and a
+    ``KeyboardInterrupt`` the code raised itself included, is one line of bad input."""
+    from . import signals
+
+    if isinstance(e, KeyboardInterrupt) and signals.received() is not None:
+        return e
+    if isinstance(e, SystemExit):
+        what = f"called sys.exit({e.code!r})"
+    elif isinstance(e, KeyboardInterrupt):
+        what = "raised KeyboardInterrupt (no signal was received)"
+    else:
+        text = str(e).strip().splitlines()
+        what = f"raised {type(e).__name__}" + (f": {text[0][:160]}" if text else "")
+    return CnnscopeError(f"{doing} failed: the model's code {what}")

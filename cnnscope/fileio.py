@@ -179,3 +179,34 @@ def atomic_write(output: str | os.PathLike, write: Callable[[Path], None]) -> No
     """Call ``write(tmp_path)`` and move the result onto ``output`` only if it succeeded."""
     with atomic_path(output) as tmp:
         write(tmp)
+
+
+def load_toml(path) -> dict:
+    """A TOML file (a config, a pyproject.toml) as a dict, read as an input: a regular file of at most
+    16 MB; a malformed one is one line of bad input."""
+    from pathlib import Path
+
+    path = Path(path)
+    try:
+        import tomllib  # Python ≥ 3.11
+    except ModuleNotFoundError:  # pragma: no cover - exercised on Python 3.10 only
+        try:
+            import tomli as tomllib  # type: ignore[no-redef]
+        except ModuleNotFoundError:
+            raise CnnscopeError(
+                f"reading {path.name} needs Python ≥ 3.11 (tomllib) or the 'tomli' package on Python 3.10: "
+                f"pip install tomli, or pass MODEL and budgets on the command line") from None
+    require_regular_file(path, "config file")
+    if path.stat().st_size > 16 * 10**6:
+        raise CnnscopeError(f"config file '{path}' is {path.stat().st_size:,} bytes; a config is a few KB")
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except tomllib.TOMLDecodeError as e:
+        raise CnnscopeError(f"'{path}' is not valid TOML: {e}") from None
+    except UnicodeDecodeError as e:
+        raise CnnscopeError(f"'{path}' is not UTF-8 text (byte {e.start}); TOML files must be UTF-8") from None
+    except RecursionError:
+        raise CnnscopeError(f"'{path}' nests too deeply to be a config") from None
+    except OSError as e:
+        raise CnnscopeError(f"cannot read '{path}': {e.strerror}") from None

@@ -102,3 +102,23 @@ def test_no_import_cycles():
     edges = _edges(mods)
     assert sum(len(e) for e in edges.values()) > 100          # it did read the imports
     assert _cycles(edges) == []
+
+
+#: the layers, lowest first: a module may import its own package and any package listed before it
+#: (DEVELOPING.md, "Architecture"). ``report`` renders plain dicts, so it sits low: everything may
+#: render, and it imports nothing but ``units``.
+LAYERS = ["signals", "errors", "units", "progress", "fileio", "limits", "report", "graph", "loading", "analysis",
+          "transforms", "data", "export", "check", "cnnscope", "models_catalog", "commands", "cli", "__main__"]
+
+
+def _layer(module: str) -> str:
+    parts = module.split(".")
+    return parts[1] if len(parts) >= 2 else "cnnscope"
+
+
+def test_imports_follow_the_layers():
+    mods = _modules()
+    assert {_layer(m) for m in mods} <= set(LAYERS), {_layer(m) for m in mods} - set(LAYERS)
+    upward = sorted(f"{m} -> {t}" for m, targets in _edges(mods).items() for t in targets
+                    if _layer(m) != _layer(t) and LAYERS.index(_layer(t)) > LAYERS.index(_layer(m)))
+    assert upward == []

@@ -150,7 +150,7 @@ def _analyze(model_or_spec, input_size, weights, batch_size) -> Analysis:
     if batch_size < 1:
         raise CnnscopeError(f"--batch-size must be at least 1, got {batch_size}")
     if isinstance(model_or_spec, nn.Module):
-        from ..loading.meta_build import meta_shadow
+        from ..graph.meta_build import meta_shadow
 
         src = getattr(model_or_spec, "_cnnscope_source", None)
         nonzero = _nonzero_of_live(model_or_spec)

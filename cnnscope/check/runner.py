@@ -191,7 +191,7 @@ def run_checks(targets: list[CheckTarget], baseline: str | None = None, max_grow
             reports.append(_error_report(target, str(e)))
             continue
         except BaseException as e:   # the model's own code exited or raised: an error entry, never a pass
-            from ..loading.trust import user_code_error
+            from ..errors import user_code_error
 
             err = user_code_error(e, f"model '{target.name}'")
             if err is e:

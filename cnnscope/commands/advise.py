@@ -29,7 +29,7 @@ def advise(model, weights, input_size, batch_size, layers, top, fmt, output):
     """
     import json
 
-    from ..analysis.advise import advise as run_advise
+    from ..transforms.advise import advise as run_advise
     from ..report.render import format_rf
     from .options import emit
 

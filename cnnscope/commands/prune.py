@@ -64,7 +64,8 @@ def prune(model, weights, input_size, batch_size, ratio, target_macs, target_par
     import json
     import time
 
-    from ..analysis.diff import diff_summaries, render_diff_table
+    from ..analysis.diff import diff_summaries
+    from ..report.compare import render_diff_table
     from ..analysis.summary import build_summary
     from ..transforms.common import finish_transform
     from .transform_helpers import AccuracySession, load_for_transform

@@ -227,7 +227,7 @@ def render_report(report: dict) -> str:
     """Rendering only: the report is computed in `_run`."""
     from tabulate import tabulate
 
-    from ..analysis.diff import render_diff_table
+    from ..report.compare import render_diff_table
     from ..units import human_count
 
     d = report["details"]

@@ -194,7 +194,7 @@ def trace(model: nn.Module, example_inputs: tuple[torch.Tensor, ...] | torch.Ten
     graph and the (meta) output. The model must already be on meta when ``already_meta`` is set;
     otherwise a meta shadow is made so the caller's model is untouched.
     """
-    from ..loading.meta_build import meta_shadow
+    from .meta_build import meta_shadow
 
     if isinstance(example_inputs, torch.Tensor):
         example_inputs = (example_inputs,)
@@ -214,7 +214,7 @@ def trace(model: nn.Module, example_inputs: tuple[torch.Tensor, ...] | torch.Ten
     rec = _Recorder(names, tensor_names)
     rec.input_ids = [rec.add_input(x, f"input{i}") for i, x in enumerate(inputs)]
     if already_meta:
-        from ..loading.meta_build import strip_user_hooks
+        from .meta_build import strip_user_hooks
 
         strip_user_hooks(model)      # cnnscope's own meta model: the user's hooks never see its tensors
     with _without_global_hooks():
@@ -272,7 +272,7 @@ def _record(model: nn.Module, inputs: tuple, rec: "_Recorder") -> tuple[Graph, A
         raise CnnscopeError(f"forward failed in {where}: the model's code raised {type(e).__name__}"
                             f"{': ' + msg[:200] if msg else ''}") from None
     except BaseException as e:   # SystemExit, or a KeyboardInterrupt the model raised itself
-        from ..loading.trust import user_code_error
+        from ..errors import user_code_error
 
         raise user_code_error(e, f"the forward of {rec.scope[-1] or 'the model'}") from None
     finally:

@@ -403,7 +403,7 @@ def _user_code(base: dict[str, Any]):
 
 def build_meta(src: ModelSource, check_weights: bool = True):
     """The architecture on the meta device, plan replayed; weights are only checked to fit."""
-    from .meta_build import build_on_meta
+    from ..graph.meta_build import build_on_meta
     from .plan import replay
 
     with _user_code(src.base):

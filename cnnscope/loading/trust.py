@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-from ..errors import CnnscopeError
+from ..errors import CnnscopeError, user_code_error  # noqa: F401  (re-exported)
 
 #: modules (and their submodules) no reference may name, in addition to the standard library
 DENIED_MODULES = ("torch.hub", "torch.serialization", "torch.package", "torch.jit", "torch.utils.cpp_extension",
@@ -140,7 +140,7 @@ def project_trust(folder: str | os.PathLike = ".") -> Trust:
             return Trust()      # a project without cnnscope settings (even a broken one) trusts nothing
     except OSError:
         return Trust()
-    from ..check.config import _load_toml
+    from ..fileio import load_toml as _load_toml
 
     data = _load_toml(path)
     table = data.get("tool", {}).get("cnnscope", {}) if isinstance(data.get("tool"), dict) else {}
@@ -332,21 +332,3 @@ def allow_artifact_code(base: dict, artifact_path: str, trust: Trust) -> dict:
             f"{where} wants to import and run module '{target}' ({attr}); cnnscope runs no code a file chooses: "
             f"allow it with --trust {target}, or trust = [\"{target}\"] under [tool.cnnscope] in pyproject.toml")
     return {**base, "kwargs": kwargs}
-
-
-def user_code_error(e: BaseException, doing: str) -> BaseException:
-    """What to raise for ``e``, raised by the user's code while ``doing``: a real interruption (a
-    signal, see :mod:`cnnscope.signals`) stays one; anything else, ``SystemExit`` and a
-    ``KeyboardInterrupt`` the code raised itself included, is one line of bad input."""
-    from .. import signals
-
-    if isinstance(e, KeyboardInterrupt) and signals.received() is not None:
-        return e
-    if isinstance(e, SystemExit):
-        what = f"called sys.exit({e.code!r})"
-    elif isinstance(e, KeyboardInterrupt):
-        what = "raised KeyboardInterrupt (no signal was received)"
-    else:
-        text = str(e).strip().splitlines()
-        what = f"raised {type(e).__name__}" + (f": {text[0][:160]}" if text else "")
-    return CnnscopeError(f"{doing} failed: the model's code {what}")

@@ -186,3 +186,44 @@ def render_markdown(diff: dict, depth: int | None = None, changed_only: bool = F
 
 def render_compare(diff: dict, fmt: str = "table", depth: int | None = None, changed_only: bool = False) -> str:
     return COMPARE_RENDERERS[fmt](diff, depth, changed_only)
+
+
+def render_diff_table(diff: dict[str, Any], title_a: str = "before", title_b: str = "after",
+                      max_rows: int | None = 40) -> str:
+    """A compact before/after table: totals first, then the layers that differ."""
+    from tabulate import tabulate
+
+    from ..units import human_count
+
+    def pct(r):
+        return "-" if r is None else f"{r:.1%}"
+
+    t = diff["totals"]
+    tot_rows = [[m, human_count(t[m]["a"]), human_count(t[m]["b"]), pct(t[m]["ratio"])]
+                for m in ("params", "macs", "flops")]
+    rf = t["receptive_field"]
+    tot_rows.append(["receptive field", format_rf(rf["a"]), format_rf(rf["b"]), ""])
+    out = [tabulate(tot_rows, headers=["total", title_a, title_b, f"{title_b}/{title_a}"], disable_numparse=True,
+                    colalign=("left", "right", "right", "right"))]
+    changed = [lay for lay in diff["layers"] if lay["changed"]]
+    if changed:
+        rows = []
+        for lay in changed[: max_rows or len(changed)]:
+            a, b = lay["a"] or {}, lay["b"] or {}
+
+            def shp(v):
+                s = v.get("output_shape")
+                return "×".join(map(str, s)) if s and not isinstance(s[0], list) else ("-" if not s else "…")
+
+            rows.append([lay["name"], a.get("type", "—") if a else "—", b.get("type", "—") if b else "—",
+                         human_count(a.get("params")) if a else "—", human_count(b.get("params")) if b else "—",
+                         human_count(a.get("macs")) if a else "—", human_count(b.get("macs")) if b else "—",
+                         shp(a) if a else "—", shp(b) if b else "—"])
+        out.append("")
+        out.append(tabulate(rows, headers=["layer", f"type {title_a}", f"type {title_b}", f"params {title_a}",
+                                           f"params {title_b}", f"MACs {title_a}", f"MACs {title_b}",
+                                           f"out {title_a}", f"out {title_b}"], disable_numparse=True))
+        if max_rows and len(changed) > max_rows:
+            out.append(f"… and {len(changed) - max_rows} more changed layers (use --format json for all)")
+    out.append("MACs: 1 MAC = one multiply-accumulate; FLOPs = 2 × MACs.")
+    return "\n".join(out) + "\n"

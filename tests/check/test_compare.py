@@ -23,7 +23,8 @@ import json
 
 import pytest
 
-from cnnscope.analysis.diff import diff_summaries, render_diff_table
+from cnnscope.analysis.diff import diff_summaries
+from cnnscope.report.compare import render_diff_table
 from cnnscope.cli import main
 from tests.conftest import assert_one_line_error
 

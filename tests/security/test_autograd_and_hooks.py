@@ -61,7 +61,7 @@ def test_torch_own_hooks_are_told_apart_from_the_users():
     a user's function or callable object is stripped."""
     from torch.nn.utils import prune
 
-    from cnnscope.loading.meta_build import _is_torch_hook
+    from cnnscope.graph.meta_build import _is_torch_hook
 
     conv = torch.nn.Conv2d(3, 8, 3)
     prune.l1_unstructured(conv, "weight", 0.5)

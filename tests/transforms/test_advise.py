@@ -8,7 +8,7 @@ from tests.conftest import assert_one_line_error
 
 @pytest.fixture(scope="module")
 def vgg16_advice():
-    from cnnscope.analysis.advise import advise
+    from cnnscope.transforms.advise import advise
 
     return advise("vgg16", input_size=(3, 64, 64))
 

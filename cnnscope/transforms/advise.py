@@ -45,9 +45,9 @@ def _site_cost(rows: dict[str, dict], name: str) -> tuple[int, int]:
 
 def _rewrite_opportunities(analysis, before, label, kind, method, ratio, layers) -> tuple[dict | None, list[dict]]:
     from ..errors import CnnscopeError
-    from ..transforms.rewrites import RankSpec, apply_to_meta, plan_decomposition, plan_stride
-    from .engine import analyze
-    from .summary import build_summary
+    from .rewrites import RankSpec, apply_to_meta, plan_decomposition, plan_stride
+    from ..analysis.engine import analyze
+    from ..analysis.summary import build_summary
 
     try:
         if kind == "stride":
@@ -84,10 +84,10 @@ def _prune(analysis, before, layers=None) -> dict | None:
     """Channel pruning at :data:`PRUNE_RATIO`; with ``layers``, every layer with parameters outside the
     globs is ignored (kept whole), so only the matching layers' channels are pruned."""
     from ..errors import CnnscopeError
-    from ..transforms.prune import prune_channels
-    from ..transforms.sites import matches
-    from .engine import analyze
-    from .summary import build_summary
+    from .prune import prune_channels
+    from .sites import matches
+    from ..analysis.engine import analyze
+    from ..analysis.summary import build_summary
 
     ignore = [n for n, m in analysis.model.named_modules()
               if n and any(True for _ in m.parameters(recurse=False)) and not matches(n, layers)] if layers else []
@@ -122,9 +122,9 @@ def _fc_head(analysis) -> tuple[str, str, int, int] | None:
 
 
 def _fc_to_gap(analysis, before, layers=None) -> dict | None:
-    from ..transforms.sites import matches
-    from .engine import analyze
-    from .summary import build_summary
+    from .sites import matches
+    from ..analysis.engine import analyze
+    from ..analysis.summary import build_summary
 
     found = _fc_head(analysis)
     if not found:
@@ -165,8 +165,8 @@ def advise(model_or_spec, input_size=None, weights: str | None = None, batch_siz
            top: int | None = None) -> dict[str, Any]:
     """``{"schema", "model", "input_shape", "totals", "methods": [whole-model before/after per method],
     "sites": [per-site savings, largest MAC saving first]}``. Runs on the meta model only."""
-    from .engine import analyze
-    from .summary import build_summary
+    from ..analysis.engine import analyze
+    from ..analysis.summary import build_summary
 
     analysis = analyze(model_or_spec, input_size=input_size, weights=weights, batch_size=batch_size)
     before = build_summary(analysis)
