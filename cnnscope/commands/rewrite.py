@@ -106,13 +106,14 @@ def factorize(model, weights, input_size, batch_size, layers, seed, fmt, dry_run
       cnnscope factorize model.pt --method asym --rank full --dry-run   # exact
     """
     from ..errors import CnnscopeError, UnknownNameError
+    from ..transforms.methods import get_method
     from ..transforms.rewrites import METHODS
 
     if method not in METHODS:
         raise UnknownNameError("method", method, METHODS)
-    if method == "stack" and any(v is not None for v in (rank, ratio, energy)):
-        raise CnnscopeError("--method stack has no rank: drop --rank/--ratio/--energy (or use asym, lowrank or "
-                            "tucker2)")
+    if not get_method(method).takes_rank and any(v is not None for v in (rank, ratio, energy)):
+        ranked = ", ".join(m for m in METHODS if get_method(m).takes_rank)
+        raise CnnscopeError(f"--method {method} has no rank: drop --rank/--ratio/--energy (or use {ranked})")
     from ..transforms.rewrites import check_activation
 
     check_activation(method, activation)
@@ -143,7 +144,9 @@ def _run(kind, method, model, weights, input_size, batch_size, layers, seed, fmt
         check_output_path(output, *input_paths())
     if data_opts["device"] not in ("auto", "cpu", "cuda"):
         raise CnnscopeError(f"unknown --device '{data_opts['device']}'; choose auto, cpu or cuda")
-    ranks = RankSpec.parse(**rank_opts) if kind != "stride" and method != "stack" else None
+    from ..transforms.methods import get_method
+
+    ranks = RankSpec.parse(**rank_opts) if kind != "stride" and get_method(method).takes_rank else None
     src, real, before, load_notes = load_for_transform(model, weights, input_size, batch_size, verb="rewrote", seed=seed)
     before_summary = build_summary(before)
     session = inputs = None

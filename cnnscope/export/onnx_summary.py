@@ -33,7 +33,7 @@ from typing import Any, Callable, Sequence
 
 from ..analysis.summary import LayerRow, Summary, Totals
 from ..errors import CnnscopeError
-from .onnx_shapes import _FLOAT_TYPES, _dims_of, _prod, infer_shapes, weightless_copy  # noqa: F401
+from .onnx_shapes import _FLOAT_TYPES, _dims_of, _prod, infer_shapes
 
 Shape = tuple  # a tuple of ints (None where the file leaves a dimension unknown)
 

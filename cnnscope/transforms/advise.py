@@ -45,6 +45,7 @@ def _site_cost(rows: dict[str, dict], name: str) -> tuple[int, int]:
 
 def _rewrite_opportunities(analysis, before, label, kind, method, ratio, layers) -> tuple[dict | None, list[dict]]:
     from ..errors import CnnscopeError
+    from .methods import get_method
     from .rewrites import RankSpec, apply_to_meta, plan_decomposition, plan_stride
     from ..analysis.engine import analyze
     from ..analysis.summary import build_summary
@@ -53,7 +54,7 @@ def _rewrite_opportunities(analysis, before, label, kind, method, ratio, layers)
         if kind == "stride":
             step, _ = plan_stride(analysis, layers)
         else:
-            ranks = None if method == "stack" else RankSpec.parse(ratio=str(ratio))
+            ranks = RankSpec.parse(ratio=str(ratio)) if get_method(method).takes_rank else None
             step, _ = plan_decomposition(kind, method, analysis, None, ranks, layers)
     except CnnscopeError:
         return None, []

@@ -33,7 +33,7 @@ import contextlib
 import fnmatch
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
+from typing import Iterable
 
 import torch
 from torch import nn
@@ -41,8 +41,7 @@ from torch import nn
 from ..errors import CnnscopeError, UnknownNameError
 from ..graph.dataflow import Graph, Node, ValueRef
 from . import channel_rules
-from .channel_registry import (IGNORED, INPUT, LITERAL_INDEX, OUTPUT, REASONS, RULES, UNKNOWN_OP,  # noqa: F401
-                               UNTRACKED, Block, Rule, named_args, register_rule)
+from .channel_registry import IGNORED, INPUT, OUTPUT, REASONS, RULES, UNKNOWN_OP, UNTRACKED, Block
 
 @contextlib.contextmanager
 def one_thread():

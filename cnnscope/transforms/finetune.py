@@ -11,10 +11,9 @@ iterable (the CLI passes ``click.progressbar`` writing to stderr); the library p
 """
 from __future__ import annotations
 
-import contextlib
 import math
 from dataclasses import dataclass
-from typing import Callable, ContextManager, Iterable
+from typing import Iterable
 
 import torch
 from torch import nn

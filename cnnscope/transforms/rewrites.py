@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,9 +30,11 @@ from ..progress import Progress, no_progress
 from ..loading.plan import register_plan_step
 from . import decompose
 from .common import TransformResult
+from .methods import conv_spec as _spec
+from .methods import factorize_methods, get_method
 from .sites import conv_sites, plain_conv_reason, stride_sites
 
-METHODS = ("stack", "asym", "lowrank", "tucker2")
+METHODS = factorize_methods()        # the factorize --method choices (see .methods)
 #: activations ``stack --activation`` can put between the stacked convs
 ACTIVATIONS = {"none": None, "relu": nn.ReLU}
 DEFAULT_RATIO = 0.25
@@ -134,35 +135,7 @@ class RankSpec:
     def choose(self, method: str, name: str, w: torch.Tensor, full):
         """The rank of ``method`` at layer ``name`` (an int; for ``tucker2`` a pair (R_in, R_out), each
         side chosen the same way against its own full rank ``full = (C_in, C_out)``)."""
-        if method == "tucker2":
-            if isinstance(self.rank, int) and self.rank > max(full):
-                raise CnnscopeError(f"--rank {self.rank} is above the full ranks {full} of {name} (tucker2); use "
-                                    f"--rank full, a smaller rank, or --layers to leave {name} out")
-            if isinstance(self.rank, int):
-                return tuple(min(self.rank, f) for f in full)
-            if self.energy is not None:
-                if w.device.type == "meta":
-                    raise CnnscopeError("--energy needs a model with weights")
-                return tuple(decompose.rank_for_energy(sv, self.energy)
-                             for sv in decompose.tucker2_singular_values(w))
-            return tuple(self.choose("lowrank", name, w, f) for f in full)
-        if self.rank == "full":
-            return full
-        if isinstance(self.rank, int):
-            if self.rank > full:
-                raise CnnscopeError(f"--rank {self.rank} is above the full rank {full} of {name} ({method}); use "
-                                    f"--rank full, a smaller rank, or --layers to leave {name} out")
-            return self.rank
-        if self.energy is not None:
-            if w.device.type == "meta":
-                raise CnnscopeError("--energy needs a model with weights")
-            return decompose.rank_for_energy(decompose.singular_values(method, w), self.energy)
-        return max(1, min(full, math.ceil(self.ratio * full - 1e-9)))
-
-
-def _spec(cin, cout, kernel, stride, padding, dilation, bias) -> dict:
-    return {"in": int(cin), "out": int(cout), "kernel": [int(k) for k in kernel], "stride": [int(s) for s in stride],
-            "padding": [int(p) for p in padding], "dilation": [int(d) for d in dilation], "bias": bool(bias)}
+        return get_method(method).choose_rank(self, name, w, full)
 
 
 def _conv_macs(spec: dict, out_hw: tuple[int, int]) -> int:
@@ -186,58 +159,15 @@ def _convs_macs(convs: list[dict], h: int, w: int) -> int:
 
 
 # ------------------------------------------------------------------------------------ planning
-def _decomposed_convs(method: str, m: nn.Conv2d, rank: int) -> list[dict]:
-    o, i = m.out_channels, m.in_channels
-    (kh, kw), s, p, d, b = m.kernel_size, m.stride, m.padding, m.dilation, m.bias is not None
-    if method == "reduce":
-        return [_spec(i, rank, (1, 1), (1, 1), (0, 0), (1, 1), False), _spec(rank, o, (kh, kw), s, p, d, b)]
-    if method == "asym":
-        return [_spec(i, rank, (1, kw), (1, s[1]), (0, p[1]), (1, d[1]), False),
-                _spec(rank, o, (kh, 1), (s[0], 1), (p[0], 0), (d[0], 1), b)]
-    if method == "tucker2":
-        r_in, r_out = rank
-        return [_spec(i, r_in, (1, 1), (1, 1), (0, 0), (1, 1), False), _spec(r_in, r_out, (kh, kw), s, p, d, False),
-                _spec(r_out, o, (1, 1), (1, 1), (0, 0), (1, 1), b)]
-    return [_spec(i, rank, (kh, kw), s, p, d, False), _spec(rank, o, (1, 1), (1, 1), (0, 0), (1, 1), b)]
-
-
-def _stack_convs(m: nn.Conv2d) -> list[dict]:
-    n = (m.kernel_size[0] - 1) // 2
-    c = min(m.in_channels, m.out_channels)
-    widths = [m.in_channels] + [c] * (n - 1) + [m.out_channels]
-    p = m.padding[0]
-    pads = [p // n + (1 if j < p % n else 0) for j in range(n)]
-    s = m.stride[0]
-    return [_spec(widths[j], widths[j + 1], (3, 3), (s, s) if j == n - 1 else (1, 1), (pads[j], pads[j]), (1, 1),
-                  m.bias is not None and j == n - 1) for j in range(n)]
-
-
 def _why_not(method: str, m: nn.Conv2d) -> str | None:
-    why = plain_conv_reason(m)
-    if why:
-        return why
-    kh, kw = m.kernel_size
-    if method == "reduce" and min(kh, kw) < 3:
-        return f"{kh}×{kw} kernel: reduce applies before K×K convs with K ≥ 3"
-    if method == "tucker2" and kh == kw == 1:
-        return "1×1 kernel: tucker2 keeps the kernel, use lowrank for 1×1 convs"
-    if method == "asym" and (kh < 2 or kw < 2):
-        return f"{kh}×{kw} kernel is already one-dimensional"
-    if method == "stack":
-        if kh != kw or kh < 5 or kh % 2 == 0:
-            return f"{kh}×{kw} kernel: stack applies to odd square kernels of 5×5 and larger"
-        if m.dilation != (1, 1):
-            return "dilated conv"
-        if m.padding[0] != m.padding[1] or m.stride[0] != m.stride[1]:
-            return "non-square stride/padding"
-    return None
+    return plain_conv_reason(m) or get_method(method).why_not(m)
 
 
 def check_activation(method: str, activation: str | None) -> None:
     """``--activation`` must be a known one, and only ``stack`` takes one."""
     if activation is not None and activation not in ACTIVATIONS:
         raise UnknownNameError("activation", activation, tuple(ACTIVATIONS))
-    if activation not in (None, "none") and method != "stack":
+    if activation not in (None, "none") and not get_method(method).takes_activation:
         raise CnnscopeError(f"--activation applies to --method stack only (got --method {method}): an activation "
                             f"inside an SVD factorization would break its exactness")
 
@@ -251,8 +181,7 @@ def plan_decomposition(kind: str, method: str, analysis, real: nn.Module | None,
     Sites that would not save MACs are skipped unless ``--rank full`` forces the exact decomposition.
     ``real`` (the model with weights) is needed only for ``--energy``.
     """
-    if method not in ("reduce",) + METHODS:
-        raise UnknownNameError("method", method, METHODS)
+    meth = get_method(method)
     check_activation(method, activation)
     step = {"kind": kind, "method": method, "sites": []}
     if activation not in (None, "none"):
@@ -269,15 +198,11 @@ def plan_decomposition(kind: str, method: str, analysis, real: nn.Module | None,
         if why:
             skipped.append({"name": site.name, "reason": why})
             continue
-        if method == "stack":
-            convs = _stack_convs(m)
-            rank = None
-        else:
-            o, i, (kh, kw) = m.out_channels, m.in_channels, m.kernel_size
-            full = (i, o) if method == "tucker2" else decompose.full_rank(method, o, i, kh, kw)
+        rank = None
+        if meth.takes_rank:
             w = real_modules[site.name].weight if site.name in real_modules else m.weight
-            rank = ranks.choose(method, site.name, w, full)
-            convs = _decomposed_convs(method, m, rank)
+            rank = meth.choose_rank(ranks, site.name, w, meth.full_rank(m))
+        convs = meth.convs(m, rank)
         h, w_ = site.input_shape[-2:]
         before = _conv_macs(_spec(m.in_channels, m.out_channels, m.kernel_size, m.stride, m.padding, m.dilation,
                                   False), tuple(site.output_shape[-2:]))
@@ -304,12 +229,7 @@ def plan_stride(analysis, layers=None) -> tuple[dict, list[dict]]:
 # ------------------------------------------------------------------------------------ weight init
 def _init_decomposed(method: str, old: nn.Conv2d, new: nn.Sequential, site: dict) -> None:
     with torch.no_grad():
-        w = old.weight.detach().cpu()
-        if method == "stack":
-            ws = decompose.stack_factors(w, site["convs"][0]["out"])[0].weights
-        else:
-            rank = tuple(site["rank"]) if isinstance(site["rank"], list) else site["rank"]
-            ws = decompose.FACTORS[method](w, rank).weights
+        ws = get_method(method).weights(old.weight.detach().cpu(), site)
         for conv, wt in zip([m for m in new if isinstance(m, nn.Conv2d)], ws):
             conv.weight.copy_(wt)
             if conv.bias is not None:
@@ -395,7 +315,7 @@ def rewrite(model: nn.Module, kind: str, *, method: str | None = None, ranks: Ra
     if kind == "stride" and any(not s["fold"] for s in step["sites"]):
         notes.append("stride 2 in place of pooling changes what the network computes (the conv now samples every "
                      "other position before the non-linearity): fine-tune to recover accuracy")
-    if kind == "factorize" and step["method"] == "stack":
+    if kind == "factorize" and not get_method(step["method"]).takes_rank:
         notes.append("stack initialisation is approximate (alternating least squares fit of the 3×3 kernels to the "
                      "original kernel; the borders differ too): fine-tune")
         if step.get("activation"):

@@ -320,3 +320,39 @@ def test_reduce_skips_the_rgb_stem_like_factorize(cli):
                          "--include-stem")
     assert code == 0, err
     assert [s["name"] for s in json.loads(out)["details"]["sites"]] == ["conv1"]
+
+
+def test_a_new_factorization_is_one_class():
+    """Issue 14: a method is one registered class (geometry, rank rule, weights); the pipeline needs
+    nothing else. A copy of lowrank under a new name, at full rank, reproduces the model exactly."""
+    import torch
+
+    from cnnscope.transforms import decompose
+    from cnnscope.transforms.methods import METHOD_REGISTRY, LowRank, register_method
+    from cnnscope.transforms.rewrites import RankSpec, rewrite
+
+    @register_method
+    class Mine(LowRank):
+        name = "mine"
+
+        def full_rank(self, m):
+            return decompose.full_rank("lowrank", m.out_channels, m.in_channels, *m.kernel_size)
+
+        def singular_values(self, w):
+            return decompose.singular_values("lowrank", w)
+
+        def weights(self, w, site):
+            return decompose.lowrank_factors(w, site["rank"]).weights
+
+    try:
+        with pytest.raises(ValueError):
+            register_method(Mine)                      # a name is registered once
+        torch.manual_seed(0)
+        model = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.ReLU(),
+                                    torch.nn.Conv2d(8, 8, 3, padding=1)).eval()
+        r = rewrite(model, "factorize", method="mine", ranks=RankSpec.parse(rank="full"), input_size=(3, 16, 16),
+                    include_stem=True)
+        assert [s["name"] for s in r.details["sites"]] == ["0", "2"]
+        assert r.details["output_error"] < 1e-5
+    finally:
+        METHOD_REGISTRY.pop("mine", None)
