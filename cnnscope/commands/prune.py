@@ -127,8 +127,6 @@ def _validate(model, ratio, target_macs, target_params, criterion, scope, round_
         from .options import input_paths
 
         check_output_path(output, *input_paths())
-    if device not in ("auto", "cpu", "cuda"):
-        raise CnnscopeError(f"unknown --device '{device}'; choose auto, cpu or cuda")
     settings = {"ratio": None, "target_macs": None, "target_params": None, "criterion": criterion or "l1",
                 "sparsity": None}
     if unstructured:

@@ -142,8 +142,6 @@ def _run(kind, method, model, weights, input_size, batch_size, layers, seed, fmt
         from .options import input_paths
 
         check_output_path(output, *input_paths())
-    if data_opts["device"] not in ("auto", "cpu", "cuda"):
-        raise CnnscopeError(f"unknown --device '{data_opts['device']}'; choose auto, cpu or cuda")
     from ..transforms.methods import get_method
 
     ranks = RankSpec.parse(**rank_opts) if kind != "stride" and get_method(method).takes_rank else None

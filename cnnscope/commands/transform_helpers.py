@@ -30,7 +30,7 @@ def data_options(what: str):
             click.option("--std", metavar="S1,S2,S3", help="Normalisation std for --data images."),
             click.option("--train-batch", type=click.IntRange(min=1, max=2**31 - 1), default=32, show_default=True,
                          help="Images per fine-tuning/evaluation batch."),
-            click.option("--device", metavar="auto|cpu|cuda", default="auto", show_default=True,
+            click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
                          help="Where fine-tuning runs (auto: CUDA when available)."),
         ]
         for opt in reversed(opts):
