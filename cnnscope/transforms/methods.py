@@ -57,6 +57,11 @@ def conv_spec(cin, cout, kernel, stride, padding, dilation, bias) -> dict:
 ONE_BY_ONE = ((1, 1), (1, 1), (0, 0), (1, 1))
 
 
+def geometry(m: nn.Conv2d) -> tuple:
+    """``m``'s kernel, stride, padding and dilation: the K×K conv a replacement keeps."""
+    return m.kernel_size, m.stride, m.padding, m.dilation
+
+
 class Method:
     """A way to write one K×K conv as a few smaller ones; subclasses fill in the geometry and weights."""
 
@@ -115,9 +120,8 @@ class Reduce(Method):
         return f"{kh}×{kw} kernel: reduce applies before K×K convs with K ≥ 3" if min(kh, kw) < 3 else None
 
     def convs(self, m, rank):
-        (kh, kw), s, p, d, b = m.kernel_size, m.stride, m.padding, m.dilation, m.bias is not None
         return [conv_spec(m.in_channels, rank, *ONE_BY_ONE, False),
-                conv_spec(rank, m.out_channels, (kh, kw), s, p, d, b)]
+                conv_spec(rank, m.out_channels, *geometry(m), m.bias is not None)]
 
 
 @register_method
@@ -178,9 +182,8 @@ class LowRank(Method):
     help = "K×K (C_in → R) then 1×1 (R → C_out): a truncated SVD of the output side"
 
     def convs(self, m, rank):
-        (kh, kw), s, p, d, b = m.kernel_size, m.stride, m.padding, m.dilation, m.bias is not None
-        return [conv_spec(m.in_channels, rank, (kh, kw), s, p, d, False),
-                conv_spec(rank, m.out_channels, *ONE_BY_ONE, b)]
+        return [conv_spec(m.in_channels, rank, *geometry(m), False),
+                conv_spec(rank, m.out_channels, *ONE_BY_ONE, m.bias is not None)]
 
 
 @register_method
@@ -212,8 +215,7 @@ class Tucker2(Method):
         return tuple(Method.choose_rank(lowrank, spec, name, w, f) for f in full)
 
     def convs(self, m, rank):
-        (kh, kw), s, p, d, b = m.kernel_size, m.stride, m.padding, m.dilation, m.bias is not None
         r_in, r_out = rank
         return [conv_spec(m.in_channels, r_in, *ONE_BY_ONE, False),
-                conv_spec(r_in, r_out, (kh, kw), s, p, d, False),
-                conv_spec(r_out, m.out_channels, *ONE_BY_ONE, b)]
+                conv_spec(r_in, r_out, *geometry(m), False),
+                conv_spec(r_out, m.out_channels, *ONE_BY_ONE, m.bias is not None)]
