@@ -14,7 +14,8 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-__all__ = ["summary", "load_model", "save_model", "analyze", "CnnscopeError", "__version__"]
+__all__ = ["summary", "load_model", "save_model", "analyze", "prune", "reduce", "stride", "factorize",
+           "CnnscopeError", "__version__"]
 
 
 def summary(model_or_spec, input_size=None, weights=None, batch_size: int = 1, trust_code=False):
@@ -64,6 +65,45 @@ def save_model(model, path, base: str | None = None, plan: list | None = None) -
     from .loading.artifact import save_model as _save
 
     _save(model, path, base=base, plan=plan)
+
+
+def prune(model, output=None, *, trust_code=False, **options):
+    """Prune MODEL and write the verified artifact to ``output`` (None: verify only); returns the report
+    (``.to_dict()`` is ``cnnscope prune … -f json``, ``.model`` the pruned module). ``options`` are
+    :func:`cnnscope.transforms.pipeline.run_prune`'s: ``ratio=0.5``, ``target_macs=``, ``criterion=``,
+    ``unstructured=True, sparsity=0.8``, ``input_size=``, ``data=DataOptions(...)``…"""
+    from .loading.trust import trusting
+    from .transforms.pipeline import run_prune
+
+    with trusting(trust_code):
+        return run_prune(model, output=output, **options)
+
+
+def _rewrite(kind, model, output, method, rank, ratio, energy, trust_code, options):
+    from .loading.trust import trusting
+    from .transforms.methods import get_method
+    from .transforms.pipeline import run_rewrite
+    from .transforms.rewrites import RankSpec
+
+    ranks = RankSpec.parse(rank, ratio, energy) if kind != "stride" and get_method(method).takes_rank else None
+    with trusting(trust_code):
+        return run_rewrite(kind, model, method=method, output=output, ranks=ranks, **options)
+
+
+def reduce(model, output=None, *, rank=None, ratio=None, energy=None, trust_code=False, **options):
+    """1×1 channel reduction before each K×K conv (``cnnscope reduce``); returns the report."""
+    return _rewrite("reduce", model, output, "reduce", rank, ratio, energy, trust_code, options)
+
+
+def stride(model, output=None, *, trust_code=False, **options):
+    """Stride 2 in place of conv + pooling (``cnnscope stride``); returns the report."""
+    return _rewrite("stride", model, output, None, None, None, None, trust_code, options)
+
+
+def factorize(model, output=None, *, method="asym", rank=None, ratio=None, energy=None, trust_code=False,
+              **options):
+    """Factorize K×K convs by ``method`` (stack, asym, lowrank, tucker2; ``cnnscope factorize``)."""
+    return _rewrite("factorize", model, output, method, rank, ratio, energy, trust_code, options)
 
 
 def __getattr__(name: str):

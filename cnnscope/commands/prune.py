@@ -6,7 +6,6 @@ import click
 from .options import model_options
 from .transform_helpers import data_options, transform_output_option
 
-SCHEMA = "cnnscope.prune/1"
 
 
 @click.command(context_settings={"max_content_width": 100})
@@ -62,50 +61,23 @@ def prune(model, weights, input_size, batch_size, ratio, target_macs, target_par
       cnnscope prune resnet18 --unstructured --sparsity 0.8 -o sparse.pt
     """
     import json
-    import time
 
-    from ..analysis.diff import diff_summaries
     from ..report.compare import render_diff_table
-    from ..analysis.summary import build_summary
-    from ..transforms.common import finish_transform
-    from .transform_helpers import AccuracySession, load_for_transform
+    from ..transforms.pipeline import DataOptions, run_prune
+    from .transform_helpers import progress_bar, warn_on_stderr
 
     scope = scope or ("global" if unstructured else "layer")
     settings = _validate(model, ratio, target_macs, target_params, criterion, scope, round_to, unstructured,
                          sparsity, data, output, dry_run, device)
-    src, real, before, load_notes = load_for_transform(model, weights, input_size, batch_size, verb="pruned", seed=seed)
-    before_summary = build_summary(before)
-    session = None
-    if data:
-        session = AccuracySession(data, src, before, mean, std, train_batch, seed, device, epochs, lr, "pruning")
-        session.measure_before(real)
-    started = time.perf_counter()
-    if unstructured:
-        from ..transforms.unstructured import prune_unstructured
-
-        result = prune_unstructured(real, settings["sparsity"], scope=scope, ignore=ignore, analysis=before,
-                                    inplace=True)
-    else:
-        from ..transforms.prune import prune_channels
-
-        result = prune_channels(real, ratio=settings["ratio"], criterion=settings["criterion"], scope=scope,
-                                target_macs=settings["target_macs"], target_params=settings["target_params"],
-                                ignore=ignore, round_to=round_to, seed=seed, analysis=before, inplace=True)
-    seconds = time.perf_counter() - started
-    if session is not None:
-        session.measure_after(result.model, keep_zero=[r["name"] for r in result.details["layers"]]
-                              if unstructured else ())
-    after = finish_transform(src, before, result, None if dry_run else output, write=not dry_run)
-    report = {
-        "schema": SCHEMA, "model": before.name, "output": None if dry_run else output,
-        "method": "unstructured" if unstructured else "structured",
-        "seconds": round(seconds, 3),
-        "details": result.details, "notes": load_notes + list(result.notes),
-        "accuracy": session.as_dict() if session else None,
-        "diff": diff_summaries(before_summary, after, only_changed=False),
-    }
+    report = run_prune(model, output=None if dry_run else output, weights=weights, input_size=input_size,
+                       batch_size=batch_size, unstructured=unstructured, sparsity=settings["sparsity"],
+                       ratio=settings["ratio"], target_macs=settings["target_macs"],
+                       target_params=settings["target_params"], criterion=settings["criterion"], scope=scope,
+                       ignore=ignore, round_to=round_to, seed=seed,
+                       data=DataOptions(data, epochs, lr, mean, std, train_batch, device), progress=progress_bar,
+                       warn=warn_on_stderr).to_dict()
     if fmt == "json":
-        click.echo(json.dumps(report, indent=2, default=_jsonable))
+        click.echo(json.dumps(report, indent=2))
     else:
         click.echo(render_report(report, render_diff_table), nl=False)
     if not dry_run:
@@ -162,11 +134,6 @@ def _validate(model, ratio, target_macs, target_params, criterion, scope, round_
                      settings["target_params"], round_to)
     return settings
 
-
-def _jsonable(o):
-    if hasattr(o, "tolist"):
-        return o.tolist()
-    raise TypeError(type(o).__name__)
 
 
 # ------------------------------------------------------------------------------- rendering

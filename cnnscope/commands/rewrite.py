@@ -6,7 +6,6 @@ import click
 from .options import model_options
 from .transform_helpers import data_options, transform_output_option
 
-SCHEMA = "cnnscope.rewrite/1"
 
 
 def _common(fn):
@@ -127,12 +126,11 @@ def _run(kind, method, model, weights, input_size, batch_size, layers, seed, fmt
     """``data_opts``: the ``data_options`` flags (data, epochs, lr, mean, std, train_batch, device)."""
     import json
 
-    from ..analysis.diff import diff_summaries
-    from ..analysis.summary import build_summary
     from ..errors import CnnscopeError
-    from ..transforms.common import finish_transform
-    from ..transforms.rewrites import RankSpec, rewrite
-    from .transform_helpers import AccuracySession, load_for_transform, terminal_progress
+    from ..transforms.methods import get_method
+    from ..transforms.pipeline import DataOptions, run_rewrite
+    from ..transforms.rewrites import RankSpec
+    from .transform_helpers import progress_bar, terminal_progress, warn_on_stderr
 
     if not output and not dry_run:
         raise CnnscopeError("missing -o/--output: say where to write the rewritten artifact (or use --dry-run)")
@@ -142,66 +140,18 @@ def _run(kind, method, model, weights, input_size, batch_size, layers, seed, fmt
         from .options import input_paths
 
         check_output_path(output, *input_paths())
-    from ..transforms.methods import get_method
-
     ranks = RankSpec.parse(**rank_opts) if kind != "stride" and get_method(method).takes_rank else None
-    src, real, before, load_notes = load_for_transform(model, weights, input_size, batch_size, verb="rewrote", seed=seed)
-    before_summary = build_summary(before)
-    session = inputs = None
-    if data_opts["data"]:
-        d = data_opts
-        session = AccuracySession(d["data"], src, before, d["mean"], d["std"], d["train_batch"], seed, d["device"],
-                                  d["epochs"], d["lr"], "the rewrite")
-        session.measure_before(real)
-        inputs = session.sample_inputs()
-    result = rewrite(real, kind, method=method, ranks=ranks, layers=list(layers), include_stem=include_stem,
-                     activation=activation, analysis=before, inplace=True, seed=seed, inputs=inputs,
-                     progress=terminal_progress)
-    if session is not None:
-        session.measure_after(result.model)
-    after = finish_transform(src, before, result, None if dry_run else output, write=not dry_run)
-    diff = diff_summaries(before_summary, after, only_changed=False)
-    report = {"schema": SCHEMA, "model": before.name, "output": None if dry_run else output, "kind": kind,
-              "method": method, "details": result.details, "notes": load_notes + list(result.notes),
-              "error_inputs": f"{len(inputs)} val/ images" if inputs is not None else "random normal",
-              "accuracy": session.as_dict() if session else None,
-              "sites": _site_rows(result.details, diff), "diff": diff}
+    report = run_rewrite(kind, model, method=method, output=None if dry_run else output, weights=weights,
+                         input_size=input_size, batch_size=batch_size, ranks=ranks, layers=layers,
+                         include_stem=include_stem, activation=activation, seed=seed,
+                         data=DataOptions(**data_opts), progress=progress_bar if data_opts["data"] else
+                         terminal_progress, warn=warn_on_stderr).to_dict()
     if fmt == "json":
         click.echo(json.dumps(report, indent=2))
     else:
         click.echo(render_report(report), nl=False)
     if not dry_run:
         click.echo(f"wrote {output}", err=True)
-
-
-def _site_rows(details: dict, diff: dict) -> list[dict]:
-    """Per rewritten site: params, MACs, RF before/after (summing the new sub-layers), and the error."""
-    rows = {lay["name"]: lay for lay in diff["layers"]}
-    out = []
-    for s in details["sites"]:
-        name = s["name"]
-        a = rows[name]["a"] or {}
-        subs = [lay["b"] for n, lay in rows.items() if (n == name or n.startswith(name + ".")) and lay["b"]]
-        b_params = sum(r["params"] or 0 for r in subs if r is not None and r.get("type") != "Sequential") \
-            if any(r.get("type") == "Sequential" for r in subs) else sum(r["params"] or 0 for r in subs)
-        b_macs = sum(r["macs"] or 0 for r in subs if r.get("type") != "Sequential") \
-            if any(r.get("type") == "Sequential" for r in subs) else sum(r["macs"] or 0 for r in subs)
-        top = rows[name]["b"] or {}
-        out.append({"name": name, "params": [a.get("params"), b_params], "macs": [a.get("macs"), b_macs],
-                    "receptive_field": [a.get("receptive_field"), top.get("receptive_field")],
-                    "change": _change(s), "rel_error": s.get("rel_error")})
-    return out
-
-
-def _change(s: dict) -> str:
-    if "pool" in s:
-        how = "fold (exact)" if s["fold"] else "stride"
-        return f"{'×'.join(map(str, s['kernel']))} s{s['stride'][0]} p{s['padding'][0]}, {s['pool']} removed ({how})"
-    chans = "→".join(map(str, s["channels"]))
-    rank = s.get("rank")
-    if isinstance(rank, list):
-        rank = "×".join(map(str, rank))
-    return f"{' + '.join(s['kernels'])} ({chans})" + (f", rank {rank}" if rank is not None else "")
 
 
 def _rf(v) -> str:

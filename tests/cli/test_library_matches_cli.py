@@ -25,3 +25,36 @@ def test_compare():
 
     lib = diff_summaries(cnnscope.summary("lenet5"), cnnscope.summary("mnist_cnn"))
     assert _cli_json("compare", "lenet5", "mnist_cnn") == json.loads(json.dumps(lib))
+
+
+def _without_timing(d):
+    return {k: v for k, v in d.items() if k != "seconds"}
+
+
+def test_prune():
+    lib = cnnscope.prune("lenet5", ratio=0.5).to_dict()
+    cli = _cli_json("prune", "lenet5", "--ratio", "0.5", "--dry-run")
+    assert _without_timing(cli) == _without_timing(json.loads(json.dumps(lib)))
+    lib = cnnscope.prune("lenet5", unstructured=True, sparsity=0.5).to_dict()
+    cli = _cli_json("prune", "lenet5", "--unstructured", "--sparsity", "0.5", "--dry-run")
+    assert _without_timing(cli) == _without_timing(json.loads(json.dumps(lib)))
+
+
+def test_rewrites(tmp_path):
+    cases = [(cnnscope.reduce("mnist_cnn", ratio=0.5, include_stem=True),
+              ("reduce", "mnist_cnn", "--ratio", "0.5", "--include-stem")),
+             (cnnscope.stride("lenet5"), ("stride", "lenet5")),
+             (cnnscope.factorize("mnist_cnn", method="lowrank", ratio=0.5, include_stem=True),
+              ("factorize", "mnist_cnn", "--method", "lowrank", "--ratio", "0.5", "--include-stem"))]
+    for report, args in cases:
+        assert _cli_json(*args, "--dry-run") == json.loads(json.dumps(report.to_dict())), args
+
+
+def test_a_library_transform_writes_a_verified_artifact(tmp_path):
+    import torch
+
+    out = tmp_path / "p.pt"
+    report = cnnscope.prune("lenet5", str(out), ratio=0.5)
+    assert report.to_dict()["output"] == str(out)
+    assert torch.load(out, weights_only=True)["format"] == "cnnscope/1"
+    assert cnnscope.summary(str(out)).totals.params == report.to_dict()["diff"]["totals"]["params"]["b"]
