@@ -107,8 +107,8 @@ def test_no_import_cycles():
 #: the layers, lowest first: a module may import its own package and any package listed before it
 #: (DEVELOPING.md, "Architecture"). ``report`` renders plain dicts, so it sits low: everything may
 #: render, and it imports nothing but ``units``.
-LAYERS = ["signals", "errors", "units", "progress", "fileio", "limits", "report", "graph", "loading", "analysis",
-          "transforms", "data", "export", "check", "cnnscope", "models_catalog", "commands", "cli", "__main__"]
+LAYERS = ["signals", "errors", "units", "ops", "progress", "fileio", "limits", "report", "graph", "loading", "data", "analysis",
+          "transforms", "export", "check", "cnnscope", "models_catalog", "commands", "cli", "__main__"]
 
 
 def _layer(module: str) -> str:

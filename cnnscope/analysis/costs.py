@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Callable
 
 from ..graph.dataflow import Graph, Node, ValueRef
-from .arithmetic import prod
+from ..ops import formulas
 
 MacFormula = Callable[[Node, Graph], int]
 MAC_FORMULAS: dict[str, MacFormula] = {}
@@ -40,13 +40,9 @@ def _shape(node: Node, graph: Graph, i: int) -> tuple[int, ...]:
 @register_macs("aten.convolution", "aten._convolution", "aten.cudnn_convolution", "aten.mkldnn_convolution")
 def convolution_macs(node: Node, graph: Graph) -> int:
     x, w = _shape(node, graph, 0), _shape(node, graph, 1)
-    out = graph.shape(node.outputs[0])
-    transposed = bool(node.args[6]) if len(node.args) > 6 else False
-    if transposed:
-        # every input position is multiplied by each (C_out/groups)·K weights of its group
-        return prod(x) * prod(w[1:])
-    # every output position accumulates C_in/groups · K_h · K_w products
-    return prod(out) * prod(w[1:])
+    if node.named_args().get("transposed"):
+        return formulas.conv_transpose_macs(x, w)
+    return formulas.conv_macs(graph.shape(node.outputs[0]), w)
 
 
 @register_macs("aten.mm")
@@ -107,12 +103,7 @@ def dot_macs(node: Node, graph: Graph) -> int:
     "aten._scaled_dot_product_attention_math",
 )
 def sdpa_macs(node: Node, graph: Graph) -> int:
-    q, k, v = (_shape(node, graph, i) for i in range(3))
-    *batch, s_q, d = q
-    s_k = k[-2]
-    d_v = v[-1]
-    # Q·Kᵀ (s_q × d × s_k) then softmax(·)·V (s_q × s_k × d_v), per batch and head
-    return prod(batch) * s_q * s_k * (d + d_v)
+    return formulas.attention_macs(*(_shape(node, graph, i) for i in range(3)))
 
 
 #: packets that count zero MACs on purpose (the convention: only conv/linear/matmul/attention products

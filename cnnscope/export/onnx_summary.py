@@ -33,6 +33,7 @@ from typing import Any, Callable, Sequence
 
 from ..analysis.summary import LayerRow, Summary, Totals
 from ..errors import CnnscopeError
+from ..ops import formulas
 from .onnx_shapes import _FLOAT_TYPES, _dims_of, _prod, infer_shapes
 
 Shape = tuple  # a tuple of ints (None where the file leaves a dimension unknown)
@@ -61,18 +62,18 @@ def register_onnx_macs(*op_types: str) -> Callable[[OnnxMacFormula], OnnxMacForm
 @register_onnx_macs("Conv", "ConvInteger")
 def conv_macs(inputs, outputs, attrs) -> int:
     """Every output element accumulates C_in/groups · K_h · K_w products: prod(out) · prod(W[1:])."""
-    return _prod(outputs[0]) * _prod(inputs[1][1:])
+    return formulas.conv_macs(outputs[0], inputs[1])
 
 
 @register_onnx_macs("QLinearConv")
 def qlinear_conv_macs(inputs, outputs, attrs) -> int:
-    return _prod(outputs[0]) * _prod(inputs[3][1:])
+    return formulas.conv_macs(outputs[0], inputs[3])
 
 
 @register_onnx_macs("ConvTranspose")
 def conv_transpose_macs(inputs, outputs, attrs) -> int:
     """Every input element is multiplied by the (C_out/groups) · K_h · K_w weights of its group."""
-    return _prod(inputs[0]) * _prod(inputs[1][1:])
+    return formulas.conv_transpose_macs(inputs[0], inputs[1])
 
 
 @register_onnx_macs("Gemm")
@@ -87,12 +88,12 @@ def gemm_macs(inputs, outputs, attrs) -> int:
 @register_onnx_macs("MatMul", "MatMulInteger")
 def matmul_macs(inputs, outputs, attrs) -> int:
     """Every output element (batch dims broadcast) accumulates K products: prod(out) · K."""
-    return _prod(outputs[0]) * int(inputs[0][-1])
+    return formulas.matmul_macs(outputs[0], inputs[0][-1])
 
 
 @register_onnx_macs("QLinearMatMul")
 def qlinear_matmul_macs(inputs, outputs, attrs) -> int:
-    return _prod(outputs[0]) * int(inputs[0][-1])
+    return formulas.matmul_macs(outputs[0], inputs[0][-1])
 
 
 @register_onnx_macs("Einsum")
