@@ -63,18 +63,13 @@ def with_trust_options(command: click.Command) -> click.Command:
 
 class LazyGroup(click.Group):
     def list_commands(self, ctx):
-        return [name for name, (mod, _, _) in COMMANDS.items() if importlib.util.find_spec(mod) is not None]
+        return list(COMMANDS)
 
     def get_command(self, ctx, name):
         if name not in COMMANDS:
             return None
         mod, attr, _ = COMMANDS[name]
-        try:
-            module = importlib.import_module(mod)
-        except ModuleNotFoundError as e:
-            if e.name == mod:
-                return None
-            raise
+        module = importlib.import_module(mod)      # a command's module is part of the package: never optional
         command = getattr(module, attr)
         return command if name in NO_MODEL_COMMANDS else with_trust_options(command)
 

@@ -111,13 +111,8 @@ def resolve_target(target: CheckTarget):
 def summarise_target(target: CheckTarget, src, receptive_field: bool) -> dict[str, Any]:
     """The summary dict of one target: one recorded graph (or one ONNX read)."""
     if src.kind == "onnx":
-        try:
-            from ..export.onnx_summary import onnx_summary
-        except ModuleNotFoundError as e:
-            if e.name and e.name.startswith("cnnscope"):
-                raise CnnscopeError(f"cannot check '{target.name}': this cnnscope has no ONNX analysis "
-                                    f"(cnnscope.export.onnx_summary); check the PyTorch model instead") from None
-            raise
+        from ..export.onnx_summary import onnx_summary
+
         return onnx_summary(src.path, input_size=target.input_size, batch_size=target.batch_size).to_dict()
     from ..analysis.engine import analyze
     from ..analysis.summary import build_summary

@@ -39,11 +39,7 @@ def register_plan_step(kind: str) -> Callable[[PlanStep], PlanStep]:
 
 def _load_step_modules() -> None:
     for mod in _STEP_MODULES:
-        try:
-            importlib.import_module(mod)
-        except ModuleNotFoundError as e:
-            if e.name != mod:
-                raise
+        importlib.import_module(mod)
 
 
 def replay(model: nn.Module, plan: list[dict]) -> nn.Module:
