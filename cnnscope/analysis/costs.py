@@ -17,6 +17,7 @@ from typing import Callable
 
 from ..graph.dataflow import Graph, Node, ValueRef
 from ..ops import formulas
+from ..ops.families import ATTENTION, CONVOLUTION, NORMALIZATION
 
 MacFormula = Callable[[Node, Graph], int]
 MAC_FORMULAS: dict[str, MacFormula] = {}
@@ -37,7 +38,7 @@ def _shape(node: Node, graph: Graph, i: int) -> tuple[int, ...]:
     return graph.shape(a)
 
 
-@register_macs("aten.convolution", "aten._convolution", "aten.cudnn_convolution", "aten.mkldnn_convolution")
+@register_macs(*CONVOLUTION)
 def convolution_macs(node: Node, graph: Graph) -> int:
     x, w = _shape(node, graph, 0), _shape(node, graph, 1)
     if node.named_args().get("transposed"):
@@ -94,26 +95,14 @@ def dot_macs(node: Node, graph: Graph) -> int:
     return _shape(node, graph, 0)[0]
 
 
-@register_macs(
-    "aten._scaled_dot_product_flash_attention_for_cpu",
-    "aten._scaled_dot_product_flash_attention",
-    "aten._scaled_dot_product_efficient_attention",
-    "aten._scaled_dot_product_cudnn_attention",
-    "aten.scaled_dot_product_attention",
-    "aten._scaled_dot_product_attention_math",
-)
+@register_macs(*ATTENTION)
 def sdpa_macs(node: Node, graph: Graph) -> int:
     return formulas.attention_macs(*(_shape(node, graph, i) for i in range(3)))
 
 
 #: packets that count zero MACs on purpose (the convention: only conv/linear/matmul/attention products
 #: are MACs), besides views and the ops torch tags pointwise (activations, additions, casts)
-ZERO_MACS: set[str] = {
-    # normalisation (a scale and shift per element)
-    "aten.native_batch_norm", "aten._native_batch_norm_legit", "aten._native_batch_norm_legit_no_training",
-    "aten._native_batch_norm_legit_functional", "aten.native_layer_norm", "aten.native_group_norm",
-    "aten.batch_norm", "aten.layer_norm", "aten.group_norm", "aten.instance_norm", "aten.rms_norm",
-    "aten._fused_rms_norm", "aten.cudnn_batch_norm", "aten.miopen_batch_norm",
+ZERO_MACS: set[str] = set(NORMALIZATION) | {
     # pooling, resampling, padding
     "aten.max_pool1d", "aten.max_pool2d", "aten.max_pool3d", "aten.max_pool1d_with_indices",
     "aten.max_pool2d_with_indices", "aten.max_pool3d_with_indices", "aten.avg_pool1d", "aten.avg_pool2d",

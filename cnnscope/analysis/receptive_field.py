@@ -38,6 +38,7 @@ from fractions import Fraction
 from typing import Any, Callable, Union
 
 from ..graph.dataflow import Graph, Node, ValueRef
+from ..ops.families import ATTENTION, NORMALIZATION
 
 Num = Union[int, Fraction]
 #: one factor of a tensor dimension: (spatial axis index, size), axis -1 for anything else
@@ -415,10 +416,7 @@ def _tensor_args(node: Node) -> list[ValueRef]:
     return out
 
 
-@register_rf("aten.native_batch_norm", "aten._native_batch_norm_legit", "aten._native_batch_norm_legit_no_training",
-             "aten._native_batch_norm_legit_functional", "aten.native_layer_norm", "aten.native_group_norm",
-             "aten.instance_norm", "aten.batch_norm", "aten.layer_norm", "aten.group_norm",
-             "aten.cudnn_batch_norm", "aten.miopen_batch_norm", "aten.rms_norm", "aten._fused_rms_norm")
+@register_rf(*NORMALIZATION)
 def normalization_rf(node: Node, ctx: Context) -> RuleResult:
     """RF-neutral: statistics are treated like parameters; only the normalised output carries the RF."""
     rf = ctx.rf(node.args[0])
@@ -467,7 +465,7 @@ def register_window(*packets: str):
     return deco
 
 
-@register_window("aten.convolution", "aten._convolution")
+@register_window("aten.convolution", "aten._convolution")  # cudnn/mkldnn overloads order their args differently
 def conv_windows(node: Node, graph: Graph):
     """convolution(input, weight, bias, stride, padding, dilation, transposed, output_padding, groups)."""
     w = graph.shape(node.args[1])
@@ -984,10 +982,7 @@ def linear_rf(node: Node, ctx: Context) -> RuleResult:
     return RF(rf.axes, rf.layout[:-1] + (_other(ctx.out_shape()[-1]),), rf.misaligned, rf.approximate, rf.notes)
 
 
-@register_rf("aten._scaled_dot_product_flash_attention_for_cpu", "aten._scaled_dot_product_flash_attention",
-             "aten._scaled_dot_product_efficient_attention", "aten._scaled_dot_product_cudnn_attention",
-             "aten.scaled_dot_product_attention", "aten._scaled_dot_product_attention_math",
-             "aten._scaled_dot_product_fused_attention_overrideable")
+@register_rf(*ATTENTION)
 def attention_rf(node: Node, ctx: Context) -> RuleResult:
     """Self-attention: every query reads every key, so it is global once the keys are image positions."""
     rfs = [ctx.rf(a) for a in node.args[:3]]
