@@ -15,7 +15,7 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 __all__ = ["summary", "load_model", "save_model", "analyze", "prune", "reduce", "stride", "factorize",
-           "CnnscopeError", "__version__"]
+           "advise", "export_onnx", "CnnscopeError", "__version__"]
 
 
 def summary(model_or_spec, input_size=None, weights=None, batch_size: int = 1, trust_code=False):
@@ -104,6 +104,27 @@ def factorize(model, output=None, *, method="asym", rank=None, ratio=None, energ
               **options):
     """Factorize K×K convs by ``method`` (stack, asym, lowrank, tucker2; ``cnnscope factorize``)."""
     return _rewrite("factorize", model, output, method, rank, ratio, energy, trust_code, options)
+
+
+def advise(model_or_spec, input_size=None, weights=None, batch_size: int = 1, layers=None, trust_code=False):
+    """Where each compression method would save most (``cnnscope advise … -f json``), on meta tensors."""
+    from .loading.trust import trusting
+    from .transforms.advise import advise as _advise
+
+    with trusting(trust_code):
+        return _advise(model_or_spec, input_size=input_size, weights=weights, batch_size=batch_size,
+                       layers=list(layers or []))
+
+
+def export_onnx(model, output, *, trust_code=False, **options):
+    """Export MODEL to a verified ONNX file (``cnnscope export``); returns the ExportReport
+    (``.to_dict()`` is ``cnnscope export … -f json``). ``options``: ``input_size``, ``opset``,
+    ``dynamic_batch``, ``verify``, ``rtol``, ``atol``… (see :func:`cnnscope.export.export_onnx`)."""
+    from .export.onnx_export import export_onnx as _export
+    from .loading.trust import trusting
+
+    with trusting(trust_code):
+        return _export(model, output, **options)
 
 
 def __getattr__(name: str):

@@ -37,8 +37,10 @@ DEFAULT_OPSET = 18  # == cnnscope.export.onnx_export.DEFAULT_OPSET (kept here so
 @click.option("--rtol", type=float, default=1e-4, show_default=True,
               help="Parity tolerance, relative to the largest PyTorch output magnitude.")
 @click.option("--atol", type=float, default=1e-5, show_default=True, help="Parity tolerance, absolute.")
+@click.option("--format", "-f", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True,
+              help="json: the export report (cnnscope.export_onnx(...).to_dict()).")
 def export(model, output, opset, input_size, batch_size, weights, dynamic_batch, no_verify, simplify, fold_bn,
-           exporter, rtol, atol):
+           exporter, rtol, atol, fmt):
     """Export MODEL to ONNX and verify the file with onnxruntime.
 
     \b
@@ -63,6 +65,7 @@ def export(model, output, opset, input_size, batch_size, weights, dynamic_batch,
       cnnscope export resnet50 -o resnet50.onnx
       cnnscope export resnet50-pruned.pt -o resnet50-pruned.onnx --dynamic-batch
       cnnscope export mynets.py:build -i 1x64x64 -o net.onnx --opset 17
+      cnnscope export lenet5 -o lenet5.onnx -f json
     """
     from ..export.onnx_export import ExportFailed, export_onnx
     from ..units import human_bytes
@@ -75,7 +78,12 @@ def export(model, output, opset, input_size, batch_size, weights, dynamic_batch,
         if e.report is not None and e.report.verify is not None:
             _print_parity(e.report.verify)
         raise
-    click.echo(_render(report, human_bytes))
+    if fmt == "json":
+        import json
+
+        click.echo(json.dumps(report.to_dict(), indent=2))
+    else:
+        click.echo(_render(report, human_bytes))
 
 
 def _print_parity(vr) -> None:

@@ -58,3 +58,28 @@ def test_a_library_transform_writes_a_verified_artifact(tmp_path):
     assert report.to_dict()["output"] == str(out)
     assert torch.load(out, weights_only=True)["format"] == "cnnscope/1"
     assert cnnscope.summary(str(out)).totals.params == report.to_dict()["diff"]["totals"]["params"]["b"]
+
+
+def test_advise():
+    lib = cnnscope.advise("resnet18", input_size=(3, 64, 64), layers=["layer4*"])
+    assert _cli_json("advise", "resnet18", "-i", "3x64x64", "--layers", "layer4*") == json.loads(json.dumps(lib))
+
+
+#: what differs between two exports of a fresh init: the timings, and the parity numbers of its random weights
+_VARYING = ("export_seconds", "seconds", "max_abs_diff", "max_rel_diff", "ref_max_abs")
+
+
+def _without_seconds(d):
+    if isinstance(d, dict):
+        return {k: _without_seconds(v) for k, v in d.items() if k not in _VARYING}
+    if isinstance(d, list):
+        return [_without_seconds(v) for v in d]
+    return d
+
+
+def test_export(tmp_path):
+    lib = cnnscope.export_onnx("lenet5", str(tmp_path / "a.onnx")).to_dict()
+    cli = _cli_json("export", "lenet5", "-o", tmp_path / "b.onnx")
+    lib["path"], cli["path"] = "x", "x"
+    # the same report: exporter, opset, shapes, node and param counts, verdicts (the weights are a fresh init)
+    assert _without_seconds(cli) == _without_seconds(json.loads(json.dumps(lib)))
