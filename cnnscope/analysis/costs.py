@@ -18,6 +18,7 @@ from typing import Callable
 from ..graph.dataflow import Graph, Node, ValueRef
 from ..ops import formulas
 from ..ops.families import ATTENTION, CONVOLUTION, NORMALIZATION
+from ..ops.uncounted import tally
 
 MacFormula = Callable[[Node, Graph], int]
 MAC_FORMULAS: dict[str, MacFormula] = {}
@@ -164,13 +165,5 @@ def annotate_macs(graph: Graph) -> int:
 def uncounted_ops(graph: Graph) -> list[dict]:
     """Ops that ran and count 0 MACs with neither a formula nor a zero-on-purpose registration:
     ``[{"op": "aten._fft_r2c", "count": 2, "modules": ["block.spectral"]}]``, most frequent first."""
-    seen: dict[str, dict] = {}
-    for node in graph.ops():
-        if node.packet in MAC_FORMULAS or is_zero_on_purpose(node):
-            continue
-        entry = seen.setdefault(node.packet, {"op": node.packet, "count": 0, "modules": []})
-        entry["count"] += 1
-        where = node.scope or "(the model)"
-        if where not in entry["modules"]:
-            entry["modules"].append(where)
-    return sorted(seen.values(), key=lambda e: (-e["count"], e["op"]))
+    return tally((n.packet, n.scope) for n in graph.ops()
+                 if n.packet not in MAC_FORMULAS and not is_zero_on_purpose(n))

@@ -34,6 +34,7 @@ from typing import Any, Callable, Sequence
 from ..analysis.summary import LayerRow, Summary, Totals
 from ..errors import CnnscopeError
 from ..ops import formulas
+from ..ops.uncounted import tally
 from .onnx_shapes import _FLOAT_TYPES, _dims_of, _prod, infer_shapes
 
 Shape = tuple  # a tuple of ints (None where the file leaves a dimension unknown)
@@ -350,16 +351,8 @@ ONNX_ZERO_MACS = {
 
 def onnx_uncounted(nodes) -> list[dict]:
     """Node types with no MAC formula and no zero-on-purpose entry, as ``analysis.costs.uncounted_ops``."""
-    seen: dict[str, dict] = {}
-    for node in nodes:
-        if node.op_type in ONNX_MAC_FORMULAS or node.op_type in ONNX_ZERO_MACS:
-            continue
-        entry = seen.setdefault(node.op_type, {"op": node.op_type, "count": 0, "modules": []})
-        entry["count"] += 1
-        where = module_path(node) or "(the model)"
-        if where not in entry["modules"]:
-            entry["modules"].append(where)
-    return sorted(seen.values(), key=lambda e: (-e["count"], e["op"]))
+    return tally((n.op_type, module_path(n) or "") for n in nodes
+                 if n.op_type not in ONNX_MAC_FORMULAS and n.op_type not in ONNX_ZERO_MACS)
 
 
 def node_macs(node, shapes: dict) -> int | None:

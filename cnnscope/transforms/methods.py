@@ -62,6 +62,17 @@ def geometry(m: nn.Conv2d) -> tuple:
     return m.kernel_size, m.stride, m.padding, m.dilation
 
 
+def _energy_rank(spec, w: torch.Tensor, spectra):
+    """The rank(s) keeping ``spec.energy`` of the energy: ``spectra(w)`` gives one σ (an int back) or a
+    tuple of them (a tuple of ranks back, Tucker-2's two sides)."""
+    if w.device.type == "meta":
+        raise CnnscopeError("--energy needs a model with weights")
+    sigma = spectra(w)
+    if isinstance(sigma, tuple):
+        return tuple(decompose.rank_for_energy(s, spec.energy) for s in sigma)
+    return decompose.rank_for_energy(sigma, spec.energy)
+
+
 class Method:
     """A way to write one K×K conv as a few smaller ones; subclasses fill in the geometry and weights."""
 
@@ -95,9 +106,7 @@ class Method:
                                     f"use --rank full, a smaller rank, or --layers to leave {name} out")
             return spec.rank
         if spec.energy is not None:
-            if w.device.type == "meta":
-                raise CnnscopeError("--energy needs a model with weights")
-            return decompose.rank_for_energy(self.singular_values(w), spec.energy)
+            return _energy_rank(spec, w, self.singular_values)
         return max(1, min(full, math.ceil(spec.ratio * full - 1e-9)))
 
     def convs(self, m: nn.Conv2d, rank) -> list[dict]:
@@ -206,9 +215,7 @@ class Tucker2(Method):
         if isinstance(spec.rank, int):
             return tuple(min(spec.rank, f) for f in full)
         if spec.energy is not None:
-            if w.device.type == "meta":
-                raise CnnscopeError("--energy needs a model with weights")
-            return tuple(decompose.rank_for_energy(sv, spec.energy) for sv in decompose.tucker2_singular_values(w))
+            return _energy_rank(spec, w, decompose.tucker2_singular_values)
         if spec.rank == "full":
             return full
         lowrank = METHOD_REGISTRY["lowrank"]

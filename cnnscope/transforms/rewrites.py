@@ -132,11 +132,6 @@ class RankSpec:
     def forced(self) -> bool:
         return self.rank == "full"
 
-    def choose(self, method: str, name: str, w: torch.Tensor, full):
-        """The rank of ``method`` at layer ``name`` (an int; for ``tucker2`` a pair (R_in, R_out), each
-        side chosen the same way against its own full rank ``full = (C_in, C_out)``)."""
-        return get_method(method).choose_rank(self, name, w, full)
-
 
 def _conv_macs(spec: dict, out_hw: tuple[int, int]) -> int:
     """MACs of one conv of a replacement at its output size (for the skip-if-no-saving rule)."""
