@@ -14,8 +14,8 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-__all__ = ["summary", "load_model", "save_model", "analyze", "prune", "reduce", "stride", "factorize",
-           "advise", "export_onnx", "CnnscopeError", "__version__"]
+__all__ = ["summary", "load_model", "save_model", "analyze", "compare", "check", "prune", "reduce", "stride",
+           "factorize", "advise", "export_onnx", "CnnscopeError", "__version__"]
 
 
 def summary(model_or_spec, input_size=None, weights=None, batch_size: int = 1, trust_code=False):
@@ -39,6 +39,26 @@ def summary(model_or_spec, input_size=None, weights=None, batch_size: int = 1, t
         return onnx_summary(model_or_spec, input_size=input_size, batch_size=batch_size)
     with trusting(trust_code):
         return _summary(model_or_spec, input_size=input_size, weights=weights, batch_size=batch_size)
+
+
+def compare(a, b, *, weights_a=None, weights_b=None, input_size=None, batch_size: int = 1, trust_code=False,
+            only_changed: bool = False) -> dict:
+    """The per-layer diff of models ``a`` and ``b`` (``cnnscope compare A B -f json``): any MODEL on
+    either side, ``.onnx`` included. Both references are validated before either model is analysed."""
+    from .analysis.diff import diff_summaries
+    from .errors import CnnscopeError
+    from .loading.source import resolve
+    from .loading.trust import trusting
+
+    for spec, weights in ((a, weights_a), (b, weights_b)):
+        if isinstance(spec, str) and spec.lower().endswith(".onnx") and weights:
+            raise CnnscopeError(f"'{spec}' is an ONNX file that carries its weights; drop its --weights")
+    with trusting(trust_code):
+        sides = [resolve(spec, weights) if isinstance(spec, str) else spec
+                 for spec, weights in ((a, weights_a), (b, weights_b))]
+        da, db = (summary(src.path if getattr(src, "kind", None) == "onnx" else src, input_size=input_size,
+                          batch_size=batch_size) for src in sides)
+    return diff_summaries(da, db, only_changed=only_changed)
 
 
 def analyze(model_or_spec, input_size=None, weights=None, batch_size: int = 1, trust_code=False):
@@ -128,6 +148,10 @@ def export_onnx(model, output, *, trust_code=False, **options):
 
 
 def __getattr__(name: str):
+    if name == "check":         # the package cnnscope.check is callable: cnnscope.check("resnet18", max_params="12M")
+        import importlib
+
+        return importlib.import_module(".check", __name__)
     if name == "CnnscopeError":
         from .errors import CnnscopeError
 

@@ -30,7 +30,7 @@ def output_size(h: int, k: int, s: int = 1, p: int = 0, d: int = 1, ceil: bool =
     """Spatial output size of a conv or pooling window along one axis (PyTorch's rule)."""
     num = h + 2 * p - d * (k - 1) - 1
     if ceil:
-        size = -(-num // s) + 1 if num >= 0 else num // s + 1
+        size = (num + s - 1) // s + 1          # PyTorch's div_rtn(num + s − 1, s): ⌈num/s⌉, also for num < 0
         # PyTorch: the last window must start inside the input or left padding
         if size > 1 and (size - 1) * s >= h + p:
             size -= 1

@@ -17,20 +17,16 @@ from typing import Callable
 
 from ..graph.dataflow import Graph, Node, ValueRef
 from ..ops import formulas
-from ..ops.families import ATTENTION, CONVOLUTION, NORMALIZATION
+from ..ops.families import (ADAPTIVE_POOLING, ALONG_DIM, ATTENTION, CONCATENATION, CONVOLUTION, NORMALIZATION,
+                             OTHER_POOLING, PADDING, PERMUTES, POOLING, REDUCTIONS, RESAMPLING, RESHAPES, SPLITS)
 from ..ops.uncounted import tally
+from ..ops.registry import op_registrar
 
 MacFormula = Callable[[Node, Graph], int]
 MAC_FORMULAS: dict[str, MacFormula] = {}
 
 
-def register_macs(*packets: str) -> Callable[[MacFormula], MacFormula]:
-    def deco(fn: MacFormula) -> MacFormula:
-        for p in packets:
-            MAC_FORMULAS[p] = fn
-        return fn
-
-    return deco
+register_macs = op_registrar(MAC_FORMULAS, "MAC formula")
 
 
 def _shape(node: Node, graph: Graph, i: int) -> tuple[int, ...]:
@@ -103,24 +99,10 @@ def sdpa_macs(node: Node, graph: Graph) -> int:
 
 #: packets that count zero MACs on purpose (the convention: only conv/linear/matmul/attention products
 #: are MACs), besides views and the ops torch tags pointwise (activations, additions, casts)
-ZERO_MACS: set[str] = set(NORMALIZATION) | {
-    # pooling, resampling, padding
-    "aten.max_pool1d", "aten.max_pool2d", "aten.max_pool3d", "aten.max_pool1d_with_indices",
-    "aten.max_pool2d_with_indices", "aten.max_pool3d_with_indices", "aten.avg_pool1d", "aten.avg_pool2d",
-    "aten.avg_pool3d", "aten._adaptive_avg_pool2d", "aten._adaptive_avg_pool3d", "aten.adaptive_avg_pool1d",
-    "aten.adaptive_max_pool1d", "aten.adaptive_max_pool2d", "aten.adaptive_max_pool3d",
-    "aten.upsample_nearest1d", "aten.upsample_nearest2d", "aten.upsample_nearest3d",
-    "aten._upsample_nearest_exact1d", "aten._upsample_nearest_exact2d", "aten._upsample_nearest_exact3d",
-    "aten.upsample_linear1d", "aten.upsample_bilinear2d", "aten.upsample_trilinear3d", "aten.upsample_bicubic2d",
-    "aten._upsample_bilinear2d_aa", "aten._upsample_bicubic2d_aa", "aten.grid_sampler_2d",
-    "aten.constant_pad_nd", "aten.reflection_pad1d", "aten.reflection_pad2d", "aten.reflection_pad3d",
-    "aten.replication_pad1d", "aten.replication_pad2d", "aten.replication_pad3d", "aten.pixel_shuffle",
-    "aten.pixel_unshuffle", "aten.channel_shuffle", "aten.native_channel_shuffle",
-    # reductions and softmax
-    "aten.mean", "aten.sum", "aten.amax", "aten.amin", "aten.max", "aten.min", "aten.prod", "aten.var",
-    "aten.var_mean", "aten.std", "aten.std_mean", "aten.argmax", "aten.argmin", "aten.logsumexp",
-    "aten.norm", "aten.linalg_vector_norm", "aten._softmax", "aten._log_softmax", "aten._safe_softmax",
-    "aten.cumsum", "aten.topk", "aten.sort", "aten.all", "aten.any", "aten.nansum",
+ZERO_MACS: set[str] = set(NORMALIZATION | POOLING | ADAPTIVE_POOLING | OTHER_POOLING | RESAMPLING | PADDING
+                         | RESHAPES | PERMUTES | REDUCTIONS | ALONG_DIM | SPLITS | CONCATENATION) | {
+    "aten.grid_sampler_2d", "aten.pixel_shuffle", "aten.pixel_unshuffle", "aten.channel_shuffle",
+    "aten.native_channel_shuffle",
     # data movement and creation
     "aten.cat", "aten.stack", "aten.clone", "aten._to_copy", "aten.copy_", "aten.copy", "aten.index",
     "aten.index_select", "aten.gather", "aten.scatter", "aten.scatter_add", "aten.index_put_",

@@ -22,7 +22,9 @@ from ..errors import CnnscopeError, UnknownNameError
 from ..graph.dataflow import Graph, ModuleCall, Node, ValueRef
 from .arithmetic import conv_weight_count, output_size, prod
 from .engine import Analysis
-from .receptive_field import ADAPTIVE_POOLS, RF, WINDOWS, Window, json_number, per_axis, analyse
+from ..ops.args import conv_args
+from ..ops.families import CONVOLUTION, NORMALIZATION
+from .receptive_field import ADAPTIVE_POOLS, RF, WINDOWS, Window, analyse, json_number
 
 SCHEMA = "cnnscope.explain/1"
 RF_FORMULA = "r_out = r_in + (K − 1)·D·j_in,  j_out = j_in·S,  P_out = P_in + P·j_in"
@@ -90,10 +92,6 @@ def explain(analysis: Analysis, layer: str) -> dict[str, Any]:
 
 ZERO_MAC_NOTE = "BatchNorm, activations, additions and pooling count 0 MACs (convention: only the " \
                 "multiply-accumulates of conv/linear/matmul/attention)"
-#: normalisation op -> positions of its weight and bias arguments
-_NORM_AFFINE = {"aten.native_batch_norm": (1, 2), "aten._native_batch_norm_legit_no_training": (1, 2),
-                "aten._native_batch_norm_legit": (1, 2), "aten.native_layer_norm": (2, 3),
-                "aten.native_group_norm": (1, 2)}
 
 
 def _explain_other(data: dict, graph: Graph, own: list[Node]) -> None:
@@ -101,10 +99,10 @@ def _explain_other(data: dict, graph: Graph, own: list[Node]) -> None:
     p = data["params"]
     p["formula"] = "the module's own parameters"
     for n in own:
-        if n.packet not in _NORM_AFFINE:
+        if n.packet not in NORMALIZATION:
             continue
-        w_at, b_at = _NORM_AFFINE[n.packet]
-        w, b = n.args[w_at], n.args[b_at]
+        named = n.named_args()      # every normalisation names its affine tensors weight and bias
+        w, b = named.get("weight"), named.get("bias")
         if isinstance(w, ValueRef):   # affine: one scale γ (and shift β) per normalised element
             c = prod(graph.shape(w))
             k = 2 if isinstance(b, ValueRef) else 1
@@ -268,16 +266,16 @@ def _explain_window(data: dict, graph: Graph, node: Node, rfs: dict[int, RF]) ->
     in_shape = graph.shape(x)
     out_shape = graph.values[node.outputs[0]].shape
     nd = len(windows)
-    transposed = node.packet in ("aten.convolution", "aten._convolution") and len(node.args) > 6 and node.args[6]
+    conv = conv_args(node.named_args(), nd) if node.packet in CONVOLUTION else None
+    transposed = conv is not None and conv.transposed
     if node.packet in ADAPTIVE_POOLS:
         data["output_size"] = {"formula": "adaptive: window o of m covers [⌊o·n/m⌋, ⌈(o+1)·n/m⌉ − 1]",
                                "axes": [{"axis": AXES[t], "in": n, "out": m, "kernel": json_number(w.k),
                                          "stride": json_number(w.s), "padding": json_number(w.p), "exact": exact}
                                         for t, (n, m, w) in enumerate(zip(in_shape[-nd:], out_shape[-nd:], windows))]}
     elif transposed:
-        s, p, d = per_axis(node.args[3], nd), per_axis(node.args[4], nd), per_axis(node.args[5], nd)
-        op = per_axis(node.args[7], nd) if len(node.args) > 7 else [0] * nd
-        ks = graph.shape(node.args[1])[2:]
+        s, p, d, op = conv.stride, conv.padding, conv.dilation, conv.output_padding
+        ks = graph.shape(node.named_args()["weight"])[2:]
         data["output_size"] = {"formula": "OH = (H − 1)·S − 2P + D·(K − 1) + output_padding + 1 (transposed)",
                                "axes": [{"axis": AXES[t], "in": h, "out": oh, "exact": True,
                                          "expr": f"({h} − 1)·{s[t]} − 2·{p[t]} + {d[t]}·({ks[t]} − 1) + {op[t]} + 1"
@@ -297,11 +295,12 @@ def _explain_window(data: dict, graph: Graph, node: Node, rfs: dict[int, RF]) ->
 
 def _explain_conv(data: dict, graph: Graph, node: Node, rfs: dict[int, RF], calls: int) -> None:
     _explain_window(data, graph, node, rfs)
-    x, w = graph.shape(node.args[0]), graph.shape(node.args[1])
+    named = node.named_args()
+    x, w = graph.shape(node.args[0]), graph.shape(named["weight"])
     out = graph.values[node.outputs[0]].shape
-    has_bias = isinstance(node.args[2], ValueRef)
-    groups = int(node.args[8]) if len(node.args) > 8 else 1
-    transposed = bool(node.args[6]) if len(node.args) > 6 else False
+    has_bias = isinstance(named.get("bias"), ValueRef)
+    conv = conv_args(named, len(w) - 2)
+    groups, transposed = conv.groups, conv.transposed
     c_out, cin_g, ks = w[0], w[1], list(w[2:])
     if transposed:
         c_in, c_out = w[0], w[1] * groups
@@ -345,8 +344,9 @@ def _explain_conv(data: dict, graph: Graph, node: Node, rfs: dict[int, RF], call
 
 
 def _explain_linear(data: dict, graph: Graph, node: Node, calls: int) -> None:
-    if node.packet in ("aten.addmm", "aten.baddbmm"):
-        a, b, bias_ref = node.args[1], node.args[2], node.args[0]
+    named = node.named_args()
+    if "mat1" in named or "batch1" in named:        # addmm(self, mat1, mat2), baddbmm(self, batch1, batch2)
+        a, b, bias_ref = named.get("mat1", named.get("batch1")), named.get("mat2", named.get("batch2")), node.args[0]
     else:
         a, b, bias_ref = node.args[0], node.args[1], None
     a_shape, b_shape = graph.shape(a), graph.shape(b)

@@ -38,7 +38,10 @@ from fractions import Fraction
 from typing import Any, Callable, Union
 
 from ..graph.dataflow import Graph, Node, ValueRef
-from ..ops.families import ATTENTION, NORMALIZATION
+from ..ops.args import conv_args, per_axis, pool_args, spatial_rank
+from ..ops.families import (ADAPTIVE_POOLING, ALONG_DIM, ATTENTION, CONCATENATION, CONVOLUTION, NORMALIZATION,
+                             PADDING, PERMUTES, POOLING, REDUCTIONS, RESAMPLING, RESHAPES, SPLITS)
+from ..ops.registry import op_registrar
 
 Num = Union[int, Fraction]
 #: one factor of a tensor dimension: (spatial axis index, size), axis -1 for anything else
@@ -354,13 +357,7 @@ NO_DEPENDENCE: set[str] = {
 }
 
 
-def register_rf(*packets: str) -> Callable[[Rule], Rule]:
-    def deco(fn: Rule) -> Rule:
-        for p in packets:
-            RF_RULES[p] = fn
-        return fn
-
-    return deco
+register_rf = op_registrar(RF_RULES, "receptive-field rule")
 
 
 _POINTWISE_TAGGED: dict[str, bool] = {}
@@ -435,76 +432,32 @@ class Window:
     ceil: bool = False
 
 
-def per_axis(v: Any, n: int) -> list:
-    if isinstance(v, (list, tuple)):
-        v = list(v)
-        if not v:
-            return []
-        return v * n if len(v) == 1 else v
-    return [v] * n
-
-
-def _spatial_rank(node: Node) -> int:
-    name = node.packet
-    for nd in (1, 2, 3):
-        if f"{nd}d" in name:
-            return nd
-    return 2
-
-
 #: op packet -> fn(node, graph) -> (windows for the last len(windows) dims, dims mixed entirely)
 WINDOWS: dict[str, Callable[[Node, Graph], tuple[list[Window], tuple[int, ...], bool]]] = {}
 
 
-def register_window(*packets: str):
-    def deco(fn):
-        for p in packets:
-            WINDOWS[p] = fn
-        return fn
-
-    return deco
+register_window = op_registrar(WINDOWS, "window decoder")
 
 
-@register_window("aten.convolution", "aten._convolution")  # cudnn/mkldnn overloads order their args differently
+@register_window(*CONVOLUTION)
 def conv_windows(node: Node, graph: Graph):
     """convolution(input, weight, bias, stride, padding, dilation, transposed, output_padding, groups)."""
-    w = graph.shape(node.args[1])
-    n = len(w) - 2
+    w = graph.shape(node.named_args()["weight"])
+    c = conv_args(node.named_args(), len(w) - 2)
     k = list(w[2:])
-    s, p, d = per_axis(node.args[3], n), per_axis(node.args[4], n), per_axis(node.args[5], n)
-    transposed = bool(node.args[6]) if len(node.args) > 6 else False
-    if not transposed:
-        return [Window(kk, ss, pp, dd) for kk, ss, pp, dd in zip(k, s, p, d)], (1,), True
+    if not c.transposed:
+        return [Window(kk, ss, pp, dd) for kk, ss, pp, dd in zip(k, c.stride, c.padding, c.dilation)], (1,), True
     # transposed: output o reads inputs (o + p − t·d)/s for taps t; envelope with jump 1/s
     wins = [Window(Fraction((kk - 1) * dd, ss) + 1, Fraction(1, ss), Fraction((kk - 1) * dd - pp, ss))
-            for kk, ss, pp, dd in zip(k, s, p, d)]
-    return wins, (1,), all(ss == 1 for ss in s)
+            for kk, ss, pp, dd in zip(k, c.stride, c.padding, c.dilation)]
+    return wins, (1,), all(ss == 1 for ss in c.stride)
 
 
-@register_window("aten.max_pool2d_with_indices", "aten.max_pool2d", "aten.max_pool1d", "aten.max_pool3d",
-                 "aten.max_pool3d_with_indices", "aten.max_pool1d_with_indices", "aten.quantized_max_pool2d")
-def max_pool_windows(node: Node, graph: Graph):
-    """max_pool(input, kernel_size, stride=[] (= kernel), padding=0, dilation=1, ceil_mode=False)."""
-    n = _spatial_rank(node)
-    a = node.args
-    k = per_axis(a[1], n)
-    s = per_axis(a[2], n) if len(a) > 2 and per_axis(a[2], n) else k
-    p = per_axis(a[3], n) if len(a) > 3 else [0] * n
-    d = per_axis(a[4], n) if len(a) > 4 else [1] * n
-    ceil = bool(a[5]) if len(a) > 5 else False
-    return [Window(*w, ceil) for w in zip(k, s, p, d)], (), True
-
-
-@register_window("aten.avg_pool2d", "aten.avg_pool1d", "aten.avg_pool3d")
-def avg_pool_windows(node: Node, graph: Graph):
-    """avg_pool(input, kernel_size, stride=[] (= kernel), padding=0, ceil_mode=False, count_include_pad, divisor)."""
-    n = _spatial_rank(node)
-    a = node.args
-    k = per_axis(a[1], n)
-    s = per_axis(a[2], n) if len(a) > 2 and per_axis(a[2], n) else k
-    p = per_axis(a[3], n) if len(a) > 3 else [0] * n
-    ceil = bool(a[4]) if len(a) > 4 else False
-    return [Window(kk, ss, pp, 1, ceil) for kk, ss, pp in zip(k, s, p)], (), True
+@register_window(*POOLING)
+def pool_windows(node: Node, graph: Graph):
+    """max_pool/avg_pool(input, kernel_size, stride=[] (= kernel), padding=0, [dilation=1], ceil_mode=False)."""
+    a = pool_args(node.named_args(), spatial_rank(node.packet))
+    return [Window(k, s, p, d, a.ceil_mode) for k, s, p, d in zip(a.kernel, a.stride, a.padding, a.dilation)], (), True
 
 
 def _index_window(lo: list[int], hi: list[int], n_in: int) -> tuple[Window, bool]:
@@ -524,13 +477,11 @@ def adaptive_windows(n_in: int, n_out: int) -> tuple[Window, bool]:
     return _index_window(lo, hi, n_in)
 
 
-@register_window("aten._adaptive_avg_pool2d", "aten.adaptive_max_pool2d", "aten._adaptive_avg_pool3d",
-                 "aten.adaptive_max_pool3d", "aten.adaptive_max_pool1d", "aten.adaptive_avg_pool1d",
-                 "aten._adaptive_avg_pool1d", "aten.adaptive_avg_pool2d", "aten.adaptive_avg_pool3d")
+@register_window(*ADAPTIVE_POOLING)
 def adaptive_pool_windows(node: Node, graph: Graph):
     x = graph.shape(node.args[0])
     out = graph.values[node.outputs[0]].shape
-    n = _spatial_rank(node)
+    n = spatial_rank(node.packet)
     wins, exact = [], True
     for n_in, n_out in zip(x[-n:], out[-n:]):
         w, ex = adaptive_windows(n_in, n_out)
@@ -539,7 +490,7 @@ def adaptive_pool_windows(node: Node, graph: Graph):
     return wins, (), exact
 
 
-ADAPTIVE_POOLS = {p for p in WINDOWS if "adaptive" in p}
+ADAPTIVE_POOLS = ADAPTIVE_POOLING
 
 
 def _upsample_index_maps(kind: str, n_in: int, n_out: int, align_corners: bool, scale: Any):
@@ -573,10 +524,7 @@ def _upsample_index_maps(kind: str, n_in: int, n_out: int, align_corners: bool, 
     return lo, hi
 
 
-@register_window("aten.upsample_nearest1d", "aten.upsample_nearest2d", "aten.upsample_nearest3d",
-                 "aten._upsample_nearest_exact1d", "aten._upsample_nearest_exact2d", "aten._upsample_nearest_exact3d",
-                 "aten.upsample_linear1d", "aten.upsample_bilinear2d", "aten.upsample_trilinear3d",
-                 "aten.upsample_bicubic2d", "aten._upsample_bilinear2d_aa", "aten._upsample_bicubic2d_aa")
+@register_window(*RESAMPLING)
 def upsample_windows(node: Node, graph: Graph):
     """upsample_*(input, output_size, [align_corners], scales…) or the ``.vec`` overloads with scale_factors."""
     name = node.packet
@@ -585,7 +533,7 @@ def upsample_windows(node: Node, graph: Graph):
     x = graph.shape(node.args[0])
     out = graph.values[node.outputs[0]].shape
     n = len(x) - 2
-    b = bind(node)
+    b = node.named_args()
     align = bool(b.get("align_corners") or False)
     if b.get("scale_factors"):
         scales = list(b["scale_factors"])
@@ -657,7 +605,8 @@ def window_rf(node: Node, ctx: Context) -> RuleResult:
 def pixel_shuffle_rf(node: Node, ctx: Context) -> RuleResult:
     """pixel_unshuffle(r): a window k = s = r over H and W; pixel_shuffle(r): like nearest upsampling by r."""
     rf = ctx.rf(node.args[0])
-    r = int(node.args[1])
+    b = node.named_args()
+    r = int(b.get("upscale_factor", b.get("downscale_factor")))
     in_shape, out_shape = ctx.shape(node.args[0]), ctx.out_shape()
     if "unshuffle" in node.packet:
         wins, exact = [Window(r, r, 0), Window(r, r, 0)], True
@@ -690,8 +639,7 @@ def _dim(d: int, rank: int) -> int:
     return d + rank if d < 0 else d
 
 
-@register_rf("aten.constant_pad_nd", "aten.reflection_pad1d", "aten.reflection_pad2d", "aten.reflection_pad3d",
-             "aten.replication_pad1d", "aten.replication_pad2d", "aten.replication_pad3d")
+@register_rf(*PADDING)
 def pad_rf(node: Node, ctx: Context) -> RuleResult:
     """pad(input, [left_last, right_last, left_2nd_last, …]): output index i reads input i − left.
 
@@ -700,7 +648,8 @@ def pad_rf(node: Node, ctx: Context) -> RuleResult:
     padding has no rule: it wraps around, which is conservatively global.
     """
     rf = ctx.rf(node.args[0])
-    pads = list(node.args[1])
+    b = node.named_args()
+    pads = list(b["pad"] if "pad" in b else b["padding"])
     out_shape = ctx.out_shape()
     rank = len(out_shape)
     exact = "constant" in node.packet
@@ -723,7 +672,7 @@ def slice_rf(node: Node, ctx: Context) -> RuleResult:
     """slice(input, dim=0, start=None, end=None, step=1)."""
     rf = ctx.rf(node.args[0])
     in_shape = ctx.shape(node.args[0])
-    b = bind(node)
+    b = node.named_args()
     d = _dim(int(b.get("dim", 0)), len(in_shape))
     start = b.get("start")
     step = int(b.get("step", 1) or 1)
@@ -740,8 +689,9 @@ def select_rf(node: Node, ctx: Context) -> RuleResult:
     """select(input, dim, index): a spatial axis is fixed at that index (it keeps its RF, leaves the layout)."""
     rf = ctx.rf(node.args[0])
     in_shape = ctx.shape(node.args[0])
-    d = _dim(int(node.args[1]), len(in_shape))
-    idx = int(node.args[2])
+    b = node.named_args()
+    d = _dim(int(b["dim"]), len(in_shape))
+    idx = int(b["index"])
     idx = idx + in_shape[d] if idx < 0 else idx
     f = rf.layout[d]
     axes = rf.axes
@@ -754,13 +704,12 @@ def select_rf(node: Node, ctx: Context) -> RuleResult:
     return RF(axes, rf.layout[:d] + rf.layout[d + 1:], rf.misaligned, rf.approximate, rf.notes)
 
 
-@register_rf("aten.split", "aten.split_with_sizes", "aten.unsafe_split", "aten.unsafe_split_with_sizes",
-             "aten.chunk", "aten.tensor_split")
+@register_rf(*SPLITS)
 def split_rf(node: Node, ctx: Context) -> RuleResult:
     """split(input, size or sizes, dim): each chunk is a slice; a channel split keeps the RF (ShuffleNet)."""
     rf = ctx.rf(node.args[0])
     in_shape = ctx.shape(node.args[0])
-    d = _dim(int(bind(node).get("dim", 0)), len(in_shape))
+    d = _dim(int(node.named_args().get("dim", 0)), len(in_shape))
     out, offset = [], 0
     for vid in node.outputs:
         size = ctx.graph.values[vid].shape[d]
@@ -775,14 +724,14 @@ def split_rf(node: Node, ctx: Context) -> RuleResult:
 def unbind_rf(node: Node, ctx: Context) -> RuleResult:
     rf = ctx.rf(node.args[0])
     in_shape = ctx.shape(node.args[0])
-    d = _dim(int(bind(node).get("dim", 0)), len(in_shape))
+    d = _dim(int(node.named_args().get("dim", 0)), len(in_shape))
     if _has_spatial(rf.layout[d]):
         return global_rf(f"global at {ctx.where}: unbinding a spatial dimension (conservative)", rf.notes)
     return [RF(rf.axes, rf.layout[:d] + rf.layout[d + 1:], rf.misaligned, rf.approximate, rf.notes)
             for _ in node.outputs]
 
 
-@register_rf("aten.cat", "aten.concat", "aten.concatenate", "aten.stack")
+@register_rf(*CONCATENATION)
 def cat_rf(node: Node, ctx: Context) -> RuleResult:
     """Concatenation: along channels, the union of the branches (Inception, DenseNet); along a spatial
     axis each part is shifted by its offset."""
@@ -790,7 +739,7 @@ def cat_rf(node: Node, ctx: Context) -> RuleResult:
     out_shape = ctx.out_shape()
     rank = len(out_shape)
     stack = node.packet == "aten.stack"
-    d = _dim(int(bind(node).get("dim", 0)), rank)
+    d = _dim(int(node.named_args().get("dim", 0)), rank)
     parts, offset = [], 0
     for t in tensors:
         rf = ctx.rf(t)
@@ -820,9 +769,7 @@ def cat_rf(node: Node, ctx: Context) -> RuleResult:
 
 
 # -- rules: views and layout changes ---------------------------------------------------------------
-@register_rf("aten.view", "aten._unsafe_view", "aten.reshape", "aten._reshape_alias", "aten.view_as",
-             "aten.reshape_as", "aten.flatten", "aten.unflatten", "aten.squeeze", "aten.squeeze_",
-             "aten.unsqueeze", "aten.unsqueeze_", "aten._unsafe_view_copy", "aten.view_copy", "aten.ravel")
+@register_rf(*RESHAPES)
 def view_rf(node: Node, ctx: Context) -> RuleResult:
     """A reshape keeps every position's RF; the layout follows the spatial axes into their new dims."""
     rf = ctx.rf(node.args[0])
@@ -833,16 +780,16 @@ def view_rf(node: Node, ctx: Context) -> RuleResult:
     return RF(rf.axes, lay, rf.misaligned, rf.approximate, rf.notes)
 
 
-@register_rf("aten.permute", "aten.transpose", "aten.t", "aten.swapaxes", "aten.swapdims", "aten.movedim",
-             "aten.transpose_", "aten.t_", "aten.numpy_T", "aten.mT", "aten.mH")
+@register_rf(*PERMUTES)
 def permute_rf(node: Node, ctx: Context) -> RuleResult:
     rf = ctx.rf(node.args[0])
     rank = len(rf.layout)
     order = list(range(rank))
     if node.packet == "aten.permute":
-        order = [_dim(int(d), rank) for d in node.args[1]]
+        order = [_dim(int(d), rank) for d in node.named_args()["dims"]]
     elif node.packet in ("aten.movedim",):
-        src, dst = per_axis(node.args[1], 1), per_axis(node.args[2], 1)
+        b = node.named_args()
+        src, dst = per_axis(b["source"], 1), per_axis(b["destination"], 1)
         src = [_dim(int(s), rank) for s in src]
         dst = [_dim(int(s), rank) for s in dst]
         rest = [d for d in range(rank) if d not in src]
@@ -852,10 +799,12 @@ def permute_rf(node: Node, ctx: Context) -> RuleResult:
         it = iter(rest)
         order = [o if o is not None else next(it) for o in order]
     elif rank >= 2:
-        if node.packet in ("aten.t", "aten.t_", "aten.numpy_T", "aten.mT", "aten.mH") or len(node.args) < 3:
-            a, b = rank - 2, rank - 1
+        named = node.named_args()
+        pair = [named[k] for k in ("dim0", "dim1", "axis0", "axis1") if k in named]
+        if pair:                                    # transpose(self, dim0, dim1), swapaxes(…, axis0, axis1)
+            a, b = _dim(int(pair[0]), rank), _dim(int(pair[1]), rank)
         else:
-            a, b = _dim(int(node.args[1]), rank), _dim(int(node.args[2]), rank)
+            a, b = rank - 2, rank - 1
         order[a], order[b] = order[b], order[a]
     return RF(rf.axes, tuple(rf.layout[d] for d in order), rf.misaligned, rf.approximate, rf.notes)
 
@@ -890,18 +839,10 @@ def _reduce(ctx: Context, rf: RF, dims: list[int], keepdim: bool, what: str) -> 
     return RF(rf.axes, lay, rf.misaligned, rf.approximate, rf.notes)
 
 
-def bind(node: Node) -> dict[str, Any]:
-    """The node's arguments by schema name, defaults filled in."""
-    return node.named_args()
-
-
-@register_rf("aten.mean", "aten.sum", "aten.amax", "aten.amin", "aten.prod", "aten.logsumexp", "aten.nansum",
-             "aten.any", "aten.all", "aten.max", "aten.min", "aten.argmax", "aten.argmin", "aten.var", "aten.std",
-             "aten.var_mean", "aten.std_mean", "aten.linalg_vector_norm", "aten.norm", "aten.aminmax",
-             "aten.count_nonzero")
+@register_rf(*REDUCTIONS)
 def reduction_rf(node: Node, ctx: Context) -> RuleResult:
     """mean/sum/max/norm over dims: global when they cover more than one spatial position."""
-    b = bind(node)
+    b = node.named_args()
     if isinstance(b.get("other"), ValueRef):      # max.other / min.other: elementwise
         return pointwise_rf(node, ctx)
     rf = ctx.rf(node.args[0])
@@ -911,12 +852,11 @@ def reduction_rf(node: Node, ctx: Context) -> RuleResult:
     return [res] * len(node.outputs)
 
 
-@register_rf("aten._softmax", "aten._safe_softmax", "aten._log_softmax", "aten.softmax", "aten.log_softmax",
-             "aten.cumsum", "aten.cumprod", "aten.cummax", "aten.cummin", "aten.sort", "aten.topk")
+@register_rf(*ALONG_DIM)
 def along_dim_rf(node: Node, ctx: Context) -> RuleResult:
     """Ops that mix one dim (softmax, cumsum): global when that dim holds several spatial positions."""
     rf = ctx.rf(node.args[0])
-    d = _dim(int(bind(node).get("dim", -1)), len(rf.layout))
+    d = _dim(int(node.named_args().get("dim", -1)), len(rf.layout))
     if _positions(rf.layout[d]) > 1:
         return global_rf(f"global at {ctx.where}: mixes spatial positions")
     if node.packet == "aten.topk":

@@ -9,9 +9,9 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
-from ..errors import CnnscopeError
+from ..errors import CnnscopeError, UnknownNameError
 from .budgets import CheckResult, evaluate
 from .config import CheckTarget
 
@@ -208,3 +208,53 @@ def run_checks(targets: list[CheckTarget], baseline: str | None = None, max_grow
         write_baseline(baseline, {r.name: baseline_entry(r.metrics) for r in reports})
         result.baseline_updated = True
     return result
+
+
+def check_models(models: Sequence[str] = (), *, config: str | None = None, budgets: Mapping[str, Any] | None = None,
+                 fail_on_uncounted: bool = False, input_size: str | None = None, weights: str | None = None,
+                 batch_size: int | None = None, baseline: str | None = None, max_growth: str | None = None,
+                 update_baseline: bool = False,
+                 progress: Callable[[Iterable[CheckTarget]], Any] | None = None) -> CheckReport:
+    """What ``cnnscope check`` does, as a library call: ``check_models(["resnet18"], budgets={"max-params":
+    "12M"})``. ``budgets`` maps budget options (``max-params`` or ``max_params``) to their values.
+
+    With ``models`` and no ``config``, the budgets apply to each model. Otherwise the models and budgets
+    come from ``[tool.cnnscope.check]`` in ``config`` (default ./pyproject.toml) — ``models`` then pick
+    entries by name — and ``budgets``, ``input_size``, ``weights`` and ``batch_size`` override the
+    config's for every model. Bad input raises :class:`CnnscopeError` before any model is analysed;
+    a budget that fails does not raise (read ``.passed``).
+    """
+    from .budgets import merge_budgets, parse_budget
+    from .config import check_unique_names, load_config
+
+    values = {k.replace("_", "-"): v for k, v in (budgets or {}).items() if v is not None}
+    if fail_on_uncounted:
+        values.setdefault("max-uncounted-ops", "0")
+    given = [parse_budget(key, value) for key, value in values.items()]
+    if models and not config:
+        targets = [CheckTarget(name=m, spec=m, budgets=list(given), input_size=input_size, weights=weights,
+                               batch_size=batch_size or 1) for m in models]
+        check_unique_names(targets, hint="list each MODEL once")
+    else:
+        cfg = load_config(config)
+        targets = cfg.targets
+        if models:
+            by_name = {t.name: t for t in targets}
+            for m in models:
+                if m not in by_name:
+                    raise UnknownNameError(f"model in {cfg.path}", m, list(by_name))
+            targets = [by_name[m] for m in dict.fromkeys(models)]
+        for t in targets:
+            t.budgets = merge_budgets(t.budgets, given)
+            t.input_size = input_size or t.input_size
+            t.weights = weights or t.weights
+            t.batch_size = batch_size or t.batch_size
+        baseline = baseline or cfg.baseline
+        max_growth = max_growth or cfg.max_growth
+    if max_growth and not baseline:
+        raise CnnscopeError("--max-growth needs --baseline FILE (the sizes to grow from)")
+    if not baseline and not update_baseline and not any(t.budgets for t in targets):
+        raise CnnscopeError("no budget given, so nothing would be checked: add one such as --max-params 25M or "
+                            "--max-macs 4G (see --help), a [tool.cnnscope.check] budget, or --baseline FILE")
+    return run_checks(targets, baseline=baseline, max_growth=max_growth, update_baseline=update_baseline,
+                      progress=progress)

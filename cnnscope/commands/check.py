@@ -8,6 +8,16 @@ import click
 FORMATS = ["text", "json", "junit", "github"]
 
 
+def _progress_bar(targets):
+    """A bar over the models on a terminal (none in a log, or for a single model)."""
+    if len(targets) < 2 or not sys.stderr.isatty():
+        yield from targets
+        return
+    with click.progressbar(targets, label="analysing", file=sys.stderr,
+                           item_show_func=lambda t: t.name if t else "") as bar:
+        yield from bar
+
+
 def budget_options(fn):
     """One ``--max-…``/``--min-…`` option per metric of :data:`cnnscope.check.budgets.METRICS`."""
     from ..check.budgets import METRICS
@@ -78,17 +88,10 @@ def check(models, config_path, fail_on_uncounted, input_size, weights, batch_siz
       cnnscope check --baseline sizes.json --max-growth 2% --format github
       cnnscope check --format junit -o cnnscope-junit.xml
     """
-    from ..check.budgets import merge_budgets, parse_budget
-    from ..check.config import CheckTarget, check_unique_names, load_config
     from ..check.report import render
-    from ..check.runner import run_checks
-    from ..errors import CheckFailed, CnnscopeError, UnknownNameError
+    from ..check.runner import check_models
+    from ..errors import CheckFailed, CnnscopeError
     from ..fileio import check_output_path
-
-    if fail_on_uncounted and budget_values.get("budget_max_uncounted_ops") is None:
-        budget_values["budget_max_uncounted_ops"] = "0"
-    cli_budgets = [parse_budget(key[len("budget_"):], value) for key, value in budget_values.items()
-                   if value is not None]
     from .options import input_paths
 
     if output == "-" and junit_xml == "-":
@@ -96,42 +99,10 @@ def check(models, config_path, fail_on_uncounted, input_size, weights, batch_siz
     for path in (output, junit_xml):
         if path and path != "-":
             check_output_path(path, *input_paths())
-
-    if models and not config_path:
-        targets = [CheckTarget(name=m, spec=m, budgets=list(cli_budgets), input_size=input_size, weights=weights,
-                               batch_size=batch_size or 1) for m in models]
-        check_unique_names(targets, hint="list each MODEL once")
-    else:
-        config = load_config(config_path)
-        targets = config.targets
-        if models:
-            by_name = {t.name: t for t in targets}
-            for m in models:
-                if m not in by_name:
-                    raise UnknownNameError(f"model in {config.path}", m, list(by_name))
-            targets = [by_name[m] for m in dict.fromkeys(models)]
-        for t in targets:
-            t.budgets = merge_budgets(t.budgets, cli_budgets)
-            t.input_size = input_size or t.input_size
-            t.weights = weights or t.weights
-            t.batch_size = batch_size or t.batch_size
-        baseline = baseline or config.baseline
-        max_growth = max_growth or config.max_growth
-    if max_growth and not baseline:
-        raise CnnscopeError("--max-growth needs --baseline FILE (the sizes to grow from)")
-    if not baseline and not update_baseline and not any(t.budgets for t in targets):
-        raise CnnscopeError("no budget given, so nothing would be checked: add one such as --max-params 25M or "
-                            "--max-macs 4G (see --help), a [tool.cnnscope.check] budget, or --baseline FILE")
-
-    if len(targets) > 1 and sys.stderr.isatty():
-        def progress(items):
-            with click.progressbar(items, label="analysing", file=sys.stderr,
-                                   item_show_func=lambda t: t.name if t else "") as bar:
-                yield from bar
-    else:
-        progress = None
-    report = run_checks(targets, baseline=baseline, max_growth=max_growth, update_baseline=update_baseline,
-                        progress=progress)
+    report = check_models(models, config=config_path, budgets={k[len("budget_"):]: v for k, v in budget_values.items()},
+                          fail_on_uncounted=fail_on_uncounted, input_size=input_size, weights=weights,
+                          batch_size=batch_size, baseline=baseline, max_growth=max_growth,
+                          update_baseline=update_baseline, progress=_progress_bar)
     data = report.to_dict()
 
     from .options import emit

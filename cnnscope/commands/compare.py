@@ -8,28 +8,6 @@ from .options import emit, output_option
 FORMATS = ["table", "json", "markdown"]
 
 
-def resolve_side(spec: str, weights: str | None):
-    """Validate one side before anything is analysed (a typo in B fails before A is traced)."""
-    from ..errors import CnnscopeError
-    from ..loading.source import resolve
-
-    if spec.lower().endswith(".onnx") and weights:
-        raise CnnscopeError(f"'{spec}' is an ONNX file that carries its weights; drop its --weights")
-    return resolve(spec, weights)
-
-
-def summarise(src, input_size, batch_size: int) -> dict:
-    """The summary dict of one side: one recorded graph (or one ONNX read) per model."""
-    if src.kind == "onnx":
-        from ..export.onnx_summary import onnx_summary
-
-        return onnx_summary(src.path, input_size=input_size, batch_size=batch_size).to_dict()
-    from ..analysis.engine import analyze
-    from ..analysis.summary import build_summary
-
-    return build_summary(analyze(src, input_size=input_size, batch_size=batch_size)).to_dict()
-
-
 @click.command(context_settings={"max_content_width": 100})
 @click.argument("model_a", metavar="A")
 @click.argument("model_b", metavar="B")
@@ -62,7 +40,7 @@ def compare(model_a, model_b, weights_a, weights_b, input_size, batch_size, fmt,
       cnnscope compare vgg16 vgg16-factorized.pt --format markdown -o pr-comment.md
       cnnscope compare resnet18 resnet18.onnx --format json
     """
-    from ..analysis.diff import diff_summaries
+    from .. import compare as compare_models
     from ..report.compare import render_compare
 
     if output and output != "-":
@@ -71,7 +49,6 @@ def compare(model_a, model_b, weights_a, weights_b, input_size, batch_size, fmt,
         from .options import input_paths
 
         check_output_path(output, model_a, model_b, *input_paths())
-    src_a, src_b = resolve_side(model_a, weights_a), resolve_side(model_b, weights_b)
-    a = summarise(src_a, input_size, batch_size)
-    b = summarise(src_b, input_size, batch_size)
-    emit(render_compare(diff_summaries(a, b), fmt, depth, changed_only), output)
+    diff = compare_models(model_a, model_b, weights_a=weights_a, weights_b=weights_b, input_size=input_size,
+                          batch_size=batch_size)
+    emit(render_compare(diff, fmt, depth, changed_only), output)

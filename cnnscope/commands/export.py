@@ -68,7 +68,7 @@ def export(model, output, opset, input_size, batch_size, weights, dynamic_batch,
       cnnscope export lenet5 -o lenet5.onnx -f json
     """
     from ..export.onnx_export import ExportFailed, export_onnx
-    from ..units import human_bytes
+    from ..report.export import parity_lines, render_export
 
     try:
         report = export_onnx(model, output, input_size=input_size, batch_size=batch_size, opset=opset,
@@ -76,44 +76,12 @@ def export(model, output, opset, input_size, batch_size, weights, dynamic_batch,
                              exporter=exporter, fold_bn=fold_bn, rtol=rtol, atol=atol)
     except ExportFailed as e:
         if e.report is not None and e.report.verify is not None:
-            _print_parity(e.report.verify)
+            for line in parity_lines(e.report.verify):
+                click.echo(line, err=True)
         raise
     if fmt == "json":
         import json
 
         click.echo(json.dumps(report.to_dict(), indent=2))
     else:
-        click.echo(_render(report, human_bytes))
-
-
-def _print_parity(vr) -> None:
-    for r in vr.runs:
-        click.echo(f"  batch {r.batch_size}: max abs diff {r.max_abs_diff:.3g}, max rel diff {r.max_rel_diff:.3g} "
-                   f"(max |PyTorch| {r.ref_max_abs:.3g}) {'ok' if r.passed else 'ABOVE TOLERANCE'}", err=True)
-
-
-def _render(r, human_bytes) -> str:
-    shape = "×".join(str(d) for d in r.input_shape)
-    if r.dynamic_batch:
-        shape = "N×" + "×".join(str(d) for d in r.input_shape[1:]) + f" (dynamic batch; exported at N={r.input_shape[0]})"
-    lines = [f"Exported {r.model} → {r.path}",
-             f"  exporter:   {'TorchScript (torch.onnx.export dynamo=False)' if r.exporter == 'torchscript' else 'dynamo (torch.export)'}"
-             f", opset {r.opset}, input {shape}, {r.export_seconds:.2f} s"]
-    size = human_bytes(r.file_bytes) + (f" (weights in {r.external_data})" if r.external_data else "")
-    lines.append(f"  file:       {size}, {r.nodes} nodes" + (f", simplified with {r.simplified_with}" if r.simplified_with else ""))
-    same = "= the PyTorch model's" if r.params_in_file == r.torch_params else f"vs {r.torch_params:,} in the PyTorch model"
-    lines.append(f"  params:     {r.params_in_file:,} in the file ({same})")
-    if r.params_note:
-        lines.append(f"              {r.params_note}")
-    if r.verify is None:
-        lines.append("  verified:   no (--no-verify); onnx.checker ok")
-    else:
-        lines.append("  onnx.checker: ok")
-        for run in r.verify.runs:
-            lines.append(f"  parity:     batch {run.batch_size}: max abs diff {run.max_abs_diff:.3g}, "
-                         f"max rel diff {run.max_rel_diff:.3g} (max |PyTorch| {run.ref_max_abs:.3g}) ok")
-        lines.append(f"  tolerance:  |ORT − PyTorch| ≤ {r.verify.atol:g} + {r.verify.rtol:g} × max|PyTorch|; "
-                     f"onnxruntime {r.verify.seconds:.2f} s")
-    for note in r.notes:
-        lines.append(f"  note:       {note}")
-    return "\n".join(lines)
+        click.echo(render_export(report))

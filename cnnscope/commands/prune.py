@@ -62,7 +62,7 @@ def prune(model, weights, input_size, batch_size, ratio, target_macs, target_par
     """
     import json
 
-    from ..report.compare import render_diff_table
+    from ..report.transforms import render_prune_report
     from ..transforms.pipeline import DataOptions, run_prune
     from .transform_helpers import progress_bar, warn_on_stderr
 
@@ -79,7 +79,7 @@ def prune(model, weights, input_size, batch_size, ratio, target_macs, target_par
     if fmt == "json":
         click.echo(json.dumps(report, indent=2))
     else:
-        click.echo(render_report(report, render_diff_table), nl=False)
+        click.echo(render_prune_report(report), nl=False)
     if not dry_run:
         click.echo(f"wrote {output}", err=True)
 
@@ -91,14 +91,9 @@ def _validate(model, ratio, target_macs, target_params, criterion, scope, round_
     from ..errors import CnnscopeError
     from ..units import parse_count, parse_fraction
 
-    if not output and not dry_run:
-        raise CnnscopeError("missing -o/--output: say where to write the pruned artifact (or use --dry-run)")
-    if output:
-        from ..fileio import check_output_path
+    from .transform_helpers import check_output
 
-        from .options import input_paths
-
-        check_output_path(output, *input_paths())
+    check_output(output, dry_run, "pruned")
     settings = {"ratio": None, "target_macs": None, "target_params": None, "criterion": criterion or "l1",
                 "sparsity": None}
     if unstructured:
@@ -133,66 +128,3 @@ def _validate(model, ratio, target_macs, target_params, criterion, scope, round_
     validate_options(settings["ratio"], settings["criterion"], scope, settings["target_macs"],
                      settings["target_params"], round_to)
     return settings
-
-
-
-# ------------------------------------------------------------------------------- rendering
-def _pct(x: float) -> str:
-    return f"{100 * x:.1f}%"
-
-
-def render_report(report: dict, render_diff_table) -> str:
-    """The human-readable report: what was done, before/after totals and layers, channels, accuracy."""
-    from tabulate import tabulate
-
-    from ..units import human_count
-    from .transform_helpers import render_tail
-
-    d = report["details"]
-    lines = []
-    if report["method"] == "unstructured":
-        lines.append(f"{report['model']}: unstructured pruning to {_pct(d['sparsity'])} sparsity ({d['scope']} "
-                     f"scope), {report['seconds']:.2f} s")
-        rows = [[r["name"], human_count(r["numel"]), human_count(r["zeros"]), _pct(r["sparsity"])]
-                for r in d["layers"][:40]]
-        t = d["total"]
-        rows.append(["total (conv/linear weights)", human_count(t["numel"]), human_count(t["zeros"]),
-                     _pct(t["sparsity"])])
-        a = d["all_params"]
-        rows.append(["all parameters", human_count(a["numel"]), human_count(a["zeros"]), _pct(a["sparsity"])])
-        lines.append(tabulate(rows, headers=["weight", "elements", "zeros", "sparsity"], disable_numparse=True,
-                              colalign=("left", "right", "right", "right")))
-        if len(d["layers"]) > 40:
-            lines.append(f"… and {len(d['layers']) - 40} more layers (use --format json for all)")
-    else:
-        how = (f"ratio {d['ratio']:.4g}" if d["target"]["macs"] is None and d["target"]["params"] is None else
-               "target " + " and ".join(x for x in (
-                   d["target"]["macs"] is not None and f"{human_count(d['target']['macs'])} MACs",
-                   d["target"]["params"] is not None and f"{human_count(d['target']['params'])} params") if x)
-               + f" (ratio {d['ratio']:.4g})")
-        lines.append(f"{report['model']}: structured pruning, criterion {d['criterion']}, {d['scope']} scope, {how}, "
-                     f"{report['seconds']:.2f} s")
-        lines.append("")
-        lines.append(render_diff_table(report["diff"], max_rows=0).rstrip("\n").split("\n\n")[0])
-        groups = d["groups"]
-        pruned = [g for g in groups if g["pruned"]]
-        kept = [g for g in groups if not g["pruned"] and g["why_not"]]
-        lines.append("")
-        summary = f"channel groups: {len(pruned)} of {len(groups)} pruned"
-        if kept:
-            from collections import Counter
-
-            why = Counter(g["why_not"] for g in kept)
-            summary += "; kept whole: " + "; ".join(f"{n}× {w}" for w, n in why.most_common(4))
-        lines.append(summary)
-        rows = [[r["name"], r["type"], f"{r['in'][0]} → {r['in'][1]}" if r["in"][0] != r["in"][1] else str(r["in"][0]),
-                 f"{r['out'][0]} → {r['out'][1]}" if r["out"][0] != r["out"][1] else str(r["out"][0])]
-                for r in d["layers"] if r["kind"] != "norm"]     # norm layers follow their conv
-        if rows:
-            lines.append(tabulate(rows[:40], headers=["layer", "type", "in channels", "out channels"],
-                                  disable_numparse=True))
-            if len(rows) > 40:
-                lines.append(f"… and {len(rows) - 40} more changed layers (use --format json for all)")
-        lines.append("MACs: 1 MAC = one multiply-accumulate; FLOPs = 2 × MACs.")
-    lines.extend(render_tail(report, "pruning"))
-    return "\n".join(lines) + "\n"

@@ -126,20 +126,13 @@ def _run(kind, method, model, weights, input_size, batch_size, layers, seed, fmt
     """``data_opts``: the ``data_options`` flags (data, epochs, lr, mean, std, train_batch, device)."""
     import json
 
-    from ..errors import CnnscopeError
     from ..transforms.methods import get_method
     from ..transforms.pipeline import DataOptions, run_rewrite
+    from ..report.transforms import render_rewrite_report
     from ..transforms.rewrites import RankSpec
-    from .transform_helpers import progress_bar, terminal_progress, warn_on_stderr
+    from .transform_helpers import check_output, progress_bar, terminal_progress, warn_on_stderr
 
-    if not output and not dry_run:
-        raise CnnscopeError("missing -o/--output: say where to write the rewritten artifact (or use --dry-run)")
-    if output:
-        from ..fileio import check_output_path
-
-        from .options import input_paths
-
-        check_output_path(output, *input_paths())
+    check_output(output, dry_run, "rewritten")
     ranks = RankSpec.parse(**rank_opts) if kind != "stride" and get_method(method).takes_rank else None
     report = run_rewrite(kind, model, method=method, output=None if dry_run else output, weights=weights,
                          input_size=input_size, batch_size=batch_size, ranks=ranks, layers=layers,
@@ -149,60 +142,6 @@ def _run(kind, method, model, weights, input_size, batch_size, layers, seed, fmt
     if fmt == "json":
         click.echo(json.dumps(report, indent=2))
     else:
-        click.echo(render_report(report), nl=False)
+        click.echo(render_rewrite_report(report), nl=False)
     if not dry_run:
         click.echo(f"wrote {output}", err=True)
-
-
-def _rf(v) -> str:
-    from ..report.render import format_rf
-
-    return format_rf(v)
-
-
-def skipped_lines(skipped: list[dict], names_shown: int = 4) -> list[str]:
-    """One line per reason, most frequent first: ``skipped 3 × 1×1 kernel: … (a, b, c)``; the first
-    ``names_shown`` names of each reason, the rest counted (every name is in ``--format json``)."""
-    by_reason: dict[str, list[str]] = {}
-    for s in skipped:
-        by_reason.setdefault(s["reason"], []).append(s["name"])
-    lines = []
-    for reason, names in sorted(by_reason.items(), key=lambda kv: -len(kv[1])):
-        shown = ", ".join(names[:names_shown]) + (f", … {len(names) - names_shown} more" if len(names) > names_shown
-                                                  else "")
-        lines.append(f"skipped {len(names)} × {reason}: {shown}")
-    return lines
-
-
-def render_report(report: dict) -> str:
-    """Rendering only: the report is computed in `_run`."""
-    from tabulate import tabulate
-
-    from ..report.compare import render_diff_table
-    from ..units import human_count
-
-    d = report["details"]
-    what = report["kind"] + (f" --method {report['method']}" if report["kind"] == "factorize" else "")
-    lines = [f"{report['model']}: {what}, {len(d['sites'])} site{'s' if len(d['sites']) != 1 else ''} rewritten, "
-             f"{len(d['skipped'])} skipped", ""]
-    lines.append(render_diff_table(report["diff"], max_rows=0).rstrip("\n").split("\n\n")[0])
-    lines.append("")
-    rows = [[r["name"], r["change"], human_count(r["params"][0]), human_count(r["params"][1]),
-             human_count(r["macs"][0]), human_count(r["macs"][1]),
-             _rf(r["receptive_field"][0]), _rf(r["receptive_field"][1]),
-             "-" if r["rel_error"] is None else f"{r['rel_error']:.2e}"] for r in report["sites"]]
-    lines.append(tabulate(rows, headers=["layer", "rewrite", "params before", "params after", "MACs before",
-                                         "MACs after", "RF before", "RF after", "rel. error"], disable_numparse=True))
-    if "output_error" in d:
-        on = "a random input" if report["error_inputs"] == "random normal" else report["error_inputs"]
-        lines.append(f"relative error of the model output on {on}: {d['output_error']:.2e}")
-    if d["skipped"]:
-        lines += skipped_lines(d["skipped"])
-    on = ("random inputs" if report["error_inputs"] == "random normal"
-          else f"the activations of {report['error_inputs']}")
-    lines.append(f"MACs: 1 MAC = one multiply-accumulate; FLOPs = 2 × MACs. Errors: ‖new − old‖ / ‖old‖ of each "
-                 f"layer's output on {on}.")
-    from .transform_helpers import render_tail
-
-    lines.extend(render_tail(report, "the rewrite"))
-    return "\n".join(lines) + "\n"

@@ -59,27 +59,14 @@ def terminal_progress(iterable, label):
     return click.progressbar(iterable, label=label, file=sys.stderr, show_pos=True, show_eta=True)
 
 
-def render_tail(report: dict, what: str) -> list[str]:
-    """The lines every transform report ends with: accuracy (with --data), notes, the dry-run line."""
-    lines = render_accuracy(report.get("accuracy"), what)
-    lines += [f"note: {note}" for note in report["notes"]]
-    if report["output"] is None:
-        lines.append("dry run: verified, nothing written")
-    return lines
+def check_output(output: str | None, dry_run: bool, what: str) -> None:
+    """``-o`` is needed unless ``--dry-run``, and may not name an input: one line, exit 2, before any work."""
+    from ..errors import CnnscopeError
+    from ..fileio import check_output_path
 
+    from .options import input_paths
 
-def render_accuracy(acc: dict | None, what: str) -> list[str]:
-    """The accuracy table's lines (empty without --data); ``what`` as in "before pruning"."""
-    if not acc:
-        return []
-    from tabulate import tabulate
-
-    def pct(x: float) -> str:
-        return f"{100 * x:.1f}%"
-
-    rows = [[f"before {what}", pct(acc["before"]["top1"])], [f"after {what}", pct(acc["after"]["top1"])]]
-    if "fine_tuned" in acc:
-        rows.append([f"after fine-tuning ({acc['epochs']} epoch{'s' if acc['epochs'] != 1 else ''})",
-                     pct(acc["fine_tuned"]["top1"])])
-    return ["", tabulate(rows, headers=[f"top-1 on val/ ({acc['val_images']} images)", ""], disable_numparse=True,
-                         colalign=("left", "right"))]
+    if not output and not dry_run:
+        raise CnnscopeError(f"missing -o/--output: say where to write the {what} artifact (or use --dry-run)")
+    if output:
+        check_output_path(output, *input_paths())

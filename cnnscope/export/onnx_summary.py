@@ -35,6 +35,7 @@ from ..analysis.summary import LayerRow, Summary, Totals
 from ..errors import CnnscopeError
 from ..ops import formulas
 from ..ops.uncounted import tally
+from ..ops.registry import op_registrar
 from .onnx_shapes import _FLOAT_TYPES, _dims_of, _prod, infer_shapes
 
 Shape = tuple  # a tuple of ints (None where the file leaves a dimension unknown)
@@ -51,13 +52,7 @@ _BUFFER_SLOTS = {("BatchNormalization", 3), ("BatchNormalization", 4)}
 
 
 
-def register_onnx_macs(*op_types: str) -> Callable[[OnnxMacFormula], OnnxMacFormula]:
-    def deco(fn: OnnxMacFormula) -> OnnxMacFormula:
-        for op in op_types:
-            ONNX_MAC_FORMULAS[op] = fn
-        return fn
-
-    return deco
+register_onnx_macs = op_registrar(ONNX_MAC_FORMULAS, "MAC formula")
 
 
 @register_onnx_macs("Conv", "ConvInteger")

@@ -13,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
+from ..ops.args import bind_schema
+
 
 @dataclass(frozen=True)
 class ValueRef:
@@ -64,18 +66,7 @@ class Node:
 
     def named_args(self) -> dict[str, Any]:
         """The recorded arguments by schema name, defaults filled in (positional keys without a schema)."""
-        schema = getattr(self.op, "_schema", None)
-        if schema is None:
-            return {str(i): a for i, a in enumerate(self.args)} | dict(self.kwargs)
-        out: dict[str, Any] = {}
-        for i, arg in enumerate(schema.arguments):
-            if i < len(self.args):
-                out[arg.name] = self.args[i]
-            elif arg.name in self.kwargs:
-                out[arg.name] = self.kwargs[arg.name]
-            elif arg.has_default_value():
-                out[arg.name] = arg.default_value
-        return out
+        return bind_schema(getattr(self.op, "_schema", None), self.args, self.kwargs)
 
     @property
     def packet(self) -> str:

@@ -18,10 +18,13 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten, tree_map
 
 from ..errors import CnnscopeError, InputTooSmallError
+from ..ops.args import bind_schema
+from ..ops.registry import op_registrar
 from .dataflow import Graph, ModuleCall, ModuleInfo, Node, Value, ValueRef
 
-#: op packet -> check(args, kwargs) that raises InputTooSmallError naming the arithmetic
-SHAPE_CHECKS: dict[Any, Callable[[tuple, dict], str | None]] = {}
+#: op packet -> check(packet name, {argument name: value}) giving the problem (None if none), which the
+#: recorder raises as an InputTooSmallError naming the arithmetic
+SHAPE_CHECKS: dict[Any, Callable[[str, dict], str | None]] = {}
 
 
 #: op packet -> fn(args, kwargs) giving the meta output directly, for ops whose meta kernel is a slow
@@ -50,13 +53,7 @@ FAST_META[torch.ops.aten.hardtanh] = _like_meta
 FAST_META[torch.ops.aten._native_batch_norm_legit_no_training] = _batch_norm_meta
 
 
-def register_shape_check(*packets):
-    def deco(fn):
-        for p in packets:
-            SHAPE_CHECKS[p] = fn
-        return fn
-
-    return deco
+register_shape_check = op_registrar(SHAPE_CHECKS, "shape check")
 
 
 class _Recorder(TorchDispatchMode):
@@ -108,7 +105,7 @@ class _Recorder(TorchDispatchMode):
         kwargs = kwargs or {}
         check = SHAPE_CHECKS.get(func.overloadpacket)
         if check is not None:
-            problem = check(args, kwargs)
+            problem = check(str(func.overloadpacket), bind_schema(func._schema, args, kwargs))
             if problem:
                 raise InputTooSmallError(
                     f"input too small: {self.scope[-1] or 'the model'}: {problem}; use a larger --input-size")

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Callable
 import torch
 
 from ..graph.dataflow import Node
+from ..ops.registry import op_registrar
 
 if TYPE_CHECKING:  # annotations only: the pass that calls the rules
     from .coupling import Propagation
@@ -41,16 +42,7 @@ Rule = Callable[["Propagation", Node], None]
 RULES: dict[str, Rule] = {}
 
 
-def register_rule(*packets: str) -> Callable[[Rule], Rule]:
-    """Register the channel rule of one or more ATen op packets (``aten.convolution``)."""
-    def deco(fn: Rule) -> Rule:
-        for p in packets:
-            RULES[p] = fn
-        return fn
-
-    return deco
+#: register the channel rule of one or more ATen op packets (``@register_rule("aten.convolution")``)
+register_rule = op_registrar(RULES, "channel rule")
 
 
-def named_args(node: Node) -> dict:
-    """The node's recorded arguments by schema name (defaults filled in)."""
-    return node.named_args()

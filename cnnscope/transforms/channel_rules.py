@@ -13,7 +13,8 @@ import torch
 from typing import TYPE_CHECKING
 
 from ..graph.dataflow import Node, ValueRef
-from .channel_registry import LITERAL_INDEX, UNKNOWN_OP, UNTRACKED, Block, named_args, register_rule
+from ..ops.families import ADAPTIVE_POOLING, OTHER_POOLING, PADDING, POOLING, RESAMPLING
+from .channel_registry import LITERAL_INDEX, UNKNOWN_OP, UNTRACKED, Block, register_rule
 
 if TYPE_CHECKING:  # annotations only: coupling imports this module to register the rules
     from .coupling import Propagation
@@ -94,7 +95,7 @@ def prelu(p: Propagation, node: Node) -> None:
     ordinary broadcasting op. ``aten.prelu`` itself takes the (C,) weight for dim 1."""
     if node.packet == "aten._prelu_kernel":
         return pointwise(p, node)
-    a = named_args(node)
+    a = node.named_args()
     x, w = a["self"], a["weight"]
     if p.shape(w) and p.shape(w)[0] > 1:
         p.bind(w, 0, p.dim_atoms(x, 1), role="scale")
@@ -107,7 +108,7 @@ def convolution(p: Propagation, node: Node) -> None:
     """Output channels are new atoms (the filters, weight dim 0 and the bias); input channels are
     weight dim 1. Grouped: the same within-group positions in every group; depthwise (one input
     channel per group): each input channel with its group's outputs."""
-    a = named_args(node)
+    a = node.named_args()
     x, w, b = a["input"], a["weight"], a["bias"]
     g = int(a["groups"])
     out = node.outputs[0]
@@ -168,13 +169,13 @@ def _matmul(p: Propagation, node: Node, a_in, b_in, bias=None) -> None:
 
 @register_rule("aten.addmm")
 def addmm(p: Propagation, node: Node) -> None:
-    a = named_args(node)
+    a = node.named_args()
     _matmul(p, node, a["mat1"], a["mat2"], a["self"])
 
 
 @register_rule("aten.mm")
 def mm(p: Propagation, node: Node) -> None:
-    a = named_args(node)
+    a = node.named_args()
     _matmul(p, node, a["self"], a["mat2"])
 
 
@@ -188,7 +189,7 @@ def batch_norm(p: Propagation, node: Node) -> None:
     c = p.shape(x)[1]
     xa = p.dim_atoms(x, 1)
     roles = {"weight": "norm", "bias": "norm_bias", "running_mean": "stat", "running_var": "stat"}
-    for name, v in named_args(node).items():
+    for name, v in node.named_args().items():
         if isinstance(v, ValueRef) and v != x and p.shape(v) == (c,):
             p.bind(v, 0, xa, role=roles.get(name, "stat"))
     p.set_blocks(node.outputs[0], p.blocks(x))
@@ -200,7 +201,7 @@ def batch_norm(p: Propagation, node: Node) -> None:
 @register_rule("aten.native_layer_norm")
 def layer_norm(p: Propagation, node: Node) -> None:
     """Normalises over the last len(normalized_shape) dims; weight/bias dims are those dims."""
-    a = named_args(node)
+    a = node.named_args()
     x = a["input"]
     nd = len(p.shape(x))
     k = len(a["normalized_shape"])
@@ -218,7 +219,7 @@ def layer_norm(p: Propagation, node: Node) -> None:
 def group_norm(p: Propagation, node: Node) -> None:
     """Groups of C/G consecutive channels share statistics: keep G, remove the same positions in
     every group."""
-    a = named_args(node)
+    a = node.named_args()
     x = a["input"]
     groups = int(a["group"])
     xa = p.dim_atoms(x, 1)
@@ -246,7 +247,7 @@ def permute(p: Propagation, node: Node) -> None:
     x = node.args[0]
     p.materialize(x)
     nd = len(p.shape(x))
-    perm = [_norm_dim(d, nd) for d in named_args(node)["dims"]]
+    perm = [_norm_dim(d, nd) for d in node.named_args()["dims"]]
     p.set_blocks(node.outputs[0], _permute_blocks(p.blocks(x), perm))
     p.derive(node, x)
 
@@ -394,7 +395,7 @@ def unsqueeze(p: Propagation, node: Node) -> None:
 def squeeze(p: Propagation, node: Node) -> None:
     x = node.args[0]
     ins = p.shape(x)
-    a = named_args(node)
+    a = node.named_args()
     if "dim" in a and a["dim"] is not None:
         ds = a["dim"] if isinstance(a["dim"], (list, tuple)) else [a["dim"]]
         removed = {_norm_dim(d, len(ins)) for d in ds if ins[_norm_dim(d, len(ins))] == 1}
@@ -427,7 +428,7 @@ def select(p: Propagation, node: Node) -> None:
 def slice_(p: Propagation, node: Node) -> None:
     """A full slice passes atoms on; a partial slice of a tracked dim uses literal positions."""
     x = node.args[0]
-    a = named_args(node)
+    a = node.named_args()
     d = _norm_dim(a["dim"], len(p.shape(x)))
     full = p.shape(node.outputs[0])[d] == p.shape(x)[d]
     new = []
@@ -444,7 +445,7 @@ def slice_(p: Propagation, node: Node) -> None:
 def cat(p: Propagation, node: Node) -> None:
     """Concatenation along a dim concatenates the inputs' atoms there (offsets are implicit); the
     other dims are coupled as in an elementwise op."""
-    a = named_args(node)
+    a = node.named_args()
     tensors = [t for t in a["tensors"] if isinstance(t, ValueRef) and p.shape(t) != (0,)]
     out = node.outputs[0]
     nd = len(p.shape(out))
@@ -471,7 +472,7 @@ def split(p: Propagation, node: Node) -> None:
     k·n … k·n+n−1, and the same positions are removed in every piece so ``chunk`` of the pruned
     tensor splits where the recorded one did. Unequal pieces have literal sizes: blocked."""
     x = node.args[0]
-    a = named_args(node)
+    a = node.named_args()
     nd = len(p.shape(x))
     d = _norm_dim(a.get("dim", 0), nd)
     sizes = [p.shape(o)[d] for o in node.outputs]
@@ -496,7 +497,7 @@ def split(p: Propagation, node: Node) -> None:
 @register_rule("aten.unbind", "aten.unbind_copy")
 def unbind(p: Propagation, node: Node) -> None:
     x = node.args[0]
-    d = _norm_dim(named_args(node).get("dim", 0), len(p.shape(x)))
+    d = _norm_dim(node.named_args().get("dim", 0), len(p.shape(x)))
     new = []
     for b in p.blocks(x):
         if d in b.dims:
@@ -509,7 +510,7 @@ def unbind(p: Propagation, node: Node) -> None:
 
 # --------------------------------------------------------------------------- reductions
 def _reduced_dims(node: Node, nd: int) -> tuple[set[int], bool]:
-    a = named_args(node)
+    a = node.named_args()
     dims = a.get("dim")
     if node.packet in ("aten.mean", "aten.sum") and node.op._overloadname == "default":
         dims = None
@@ -560,20 +561,7 @@ def along_dim(p: Propagation, node: Node) -> None:
 
 
 # ------------------------------------------------------------------------------ spatial ops
-SPATIAL = (
-    "max_pool1d", "max_pool2d", "max_pool3d", "max_pool1d_with_indices", "max_pool2d_with_indices",
-    "max_pool3d_with_indices", "avg_pool1d", "avg_pool2d", "avg_pool3d", "adaptive_avg_pool1d",
-    "adaptive_avg_pool2d", "adaptive_avg_pool3d", "_adaptive_avg_pool2d", "_adaptive_avg_pool3d",
-    "adaptive_max_pool1d", "adaptive_max_pool2d", "adaptive_max_pool3d", "upsample_nearest1d",
-    "upsample_nearest2d", "upsample_nearest3d", "_upsample_nearest_exact1d", "_upsample_nearest_exact2d",
-    "_upsample_nearest_exact3d", "upsample_linear1d", "upsample_bilinear2d", "_upsample_bilinear2d_aa",
-    "upsample_bicubic2d", "_upsample_bicubic2d_aa", "upsample_trilinear3d", "reflection_pad1d",
-    "reflection_pad2d", "reflection_pad3d", "replication_pad1d", "replication_pad2d", "replication_pad3d",
-    "fractional_max_pool2d", "lp_pool2d", "max_unpool2d",
-)
-
-
-@register_rule(*(f"aten.{n}" for n in SPATIAL))
+@register_rule(*(POOLING | ADAPTIVE_POOLING | OTHER_POOLING | RESAMPLING | (PADDING - {"aten.constant_pad_nd"})))
 def spatial(p: Propagation, node: Node) -> None:
     """Pooling, upsampling and padding act on the last 1/2/3 dims; the channels pass through."""
     x = node.args[0]
@@ -595,7 +583,7 @@ def constant_pad(p: Propagation, node: Node) -> None:
     """Padding a dim by literal amounts: fine for spatial dims, blocks a padded channel dim."""
     x = node.args[0]
     nd = len(p.shape(x))
-    pad = list(node.args[1])
+    pad = list(node.named_args()["pad"])
     padded = {nd - 1 - i for i in range(len(pad) // 2) if pad[2 * i] or pad[2 * i + 1]}
     new = []
     for b in p.blocks(x):

@@ -33,3 +33,23 @@ def test_same_padding_for_odd_kernels():
 def test_dilation():
     # effective kernel 2·(3−1)+1 = 5: (10 − 5)/1 + 1 = 6
     assert output_size(10, 3, 1, 0, 2).size == 6
+
+
+def test_output_size_equals_pytorch_on_every_small_case():
+    """A second method: the formula against real pooling, for every h ≤ 9, k ≤ 4, s ≤ 3, p ≤ k/2,
+    d ≤ 2, floor and ceil — including windows larger than the input, which ceil mode still
+    allows (AvgPool1d(4, ceil_mode=True) on 3 samples gives 1 output)."""
+    import torch
+
+    for h in range(1, 10):
+        for k in range(1, 5):
+            for s in range(1, 4):
+                for p in range(0, k // 2 + 1):
+                    for d in (1, 2):
+                        for ceil in (False, True):
+                            try:
+                                real = torch.nn.functional.max_pool1d(torch.zeros(1, 1, h), k, s, p, d,
+                                                                      ceil_mode=ceil).shape[-1]
+                            except RuntimeError:            # PyTorch refuses an empty output
+                                real = 0
+                            assert max(output_size(h, k, s, p, d, ceil).size, 0) == real, (h, k, s, p, d, ceil)

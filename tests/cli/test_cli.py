@@ -143,3 +143,16 @@ def test_input_size_may_include_the_batch(cli):
     assert code == 0, err
     assert json.loads(out)["totals"]["macs"] == 2 * 416_520
     assert_one_line_error(*cli("summary", "lenet5", "-i", "2x1x28x28", "-b", "3"), contains="--batch-size")
+
+
+def test_factorize_help_names_every_registered_method(cli):
+    """The --method help is written out (so --help imports no torch); it must not drift from the
+    registry of rewrite methods: every registered factorization is named, with what it does."""
+    from cnnscope.transforms.rewrites import METHODS
+
+    code, out, err = cli("factorize", "--help")
+    assert code == 0, err
+    options = " ".join(out.split("Options:", 1)[1].split())
+    listed = options.split("--method", 1)[1].split("--activation", 1)[0]
+    assert [m for m in METHODS if f"{m}:" in listed] == list(METHODS)
+    assert "|".join(METHODS) in listed                       # the metavar

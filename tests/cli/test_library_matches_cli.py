@@ -20,11 +20,38 @@ def test_summary_of_a_model_and_of_its_onnx_file(tmp_path):
     assert _cli_json("summary", path) == json.loads(json.dumps(cnnscope.summary(str(path)).to_dict()))
 
 
-def test_compare():
-    from cnnscope.analysis.diff import diff_summaries
-
-    lib = diff_summaries(cnnscope.summary("lenet5"), cnnscope.summary("mnist_cnn"))
+def test_compare(tmp_path):
+    lib = cnnscope.compare("lenet5", "mnist_cnn")
     assert _cli_json("compare", "lenet5", "mnist_cnn") == json.loads(json.dumps(lib))
+    assert lib["totals"]["params"]["a"] == 61_706          # LeNet-5, by hand in tests/analysis
+    onnx = tmp_path / "lenet5.onnx"
+    cnnscope.export_onnx("lenet5", str(onnx), verify=False)
+    lib = cnnscope.compare("lenet5", str(onnx))             # a cross-format diff, as the CLI gives it
+    assert _cli_json("compare", "lenet5", onnx) == json.loads(json.dumps(lib))
+    assert lib["totals"]["params"]["ratio"] == 1.0
+
+
+def _check_json(*args):
+    code, out, err = run_inprocess("check", *args, "-f", "json")
+    assert code in (0, 1), err
+    return json.loads(out)
+
+
+def _without_check_timing(d):
+    return {**d, "models": [{k: v for k, v in m.items() if k != "seconds"} for m in d["models"]]}
+
+
+def test_check():
+    """Budget keywords are the CLI's options with underscores; a failing budget is data, not an error."""
+    held = cnnscope.check("lenet5", max_params="62K", max_macs="1M")
+    assert held.passed
+    assert _without_check_timing(_check_json("lenet5", "--max-params", "62K", "--max-macs", "1M")) == \
+        _without_check_timing(json.loads(json.dumps(held.to_dict())))
+    failed = cnnscope.check("lenet5", "mnist_cnn", max_params="100K", fail_on_uncounted=True)
+    assert not failed.passed                 # mnist_cnn has 3,274,634 params
+    assert _without_check_timing(_check_json("lenet5", "mnist_cnn", "--max-params", "100K",
+                                             "--fail-on-uncounted")) == \
+        _without_check_timing(json.loads(json.dumps(failed.to_dict())))
 
 
 def _without_timing(d):

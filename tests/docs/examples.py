@@ -4,6 +4,7 @@ Sources: indented ``cnnscope ...`` lines of README.md and docs/*.md, and the lin
 ``Examples:`` in every command's ``--help``. A trailing ``# comment`` is dropped. A Markdown code
 block may be preceded by ``<!-- examples: slow -->`` (run in the slow set) or
 ``<!-- examples: skip REASON -->`` (needs something a test cannot have, e.g. a GitHub runner).
+Fenced ``python`` blocks are examples too (:func:`python_blocks`): each runs as a whole script.
 """
 from __future__ import annotations
 
@@ -82,6 +83,36 @@ def from_help() -> list[Example]:
                 break
             if s.startswith("cnnscope "):
                 found.append(Example(f"help:{name}", _strip_comment(s)))
+    return found
+
+
+@dataclass(frozen=True)
+class PythonBlock:
+    source: str        # file and line of the opening fence
+    code: str
+    mark: str = ""
+    reason: str = ""
+
+
+def python_blocks() -> list[PythonBlock]:
+    """Every fenced ```python block of README.md and docs/*.md, with the mark before it."""
+    found = []
+    for path in DOCS:
+        mark, reason, start, body = "", "", None, []
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            m = MARK.search(line)
+            if m and start is None:
+                mark, reason = m.group(1), m.group(2)
+                continue
+            if start is None and line.strip() == "```python":
+                start, body = n, []
+            elif start is not None and line.strip() == "```":
+                found.append(PythonBlock(f"{path.relative_to(ROOT)}:{start}", "\n".join(body) + "\n", mark, reason))
+                start, mark, reason = None, "", ""
+            elif start is not None:
+                body.append(line)
+            elif line.strip() and not line.strip().startswith("```"):
+                mark, reason = "", ""
     return found
 
 

@@ -16,7 +16,7 @@ import pytest
 
 from tests.conftest import ROOT, run_inprocess
 
-from .examples import all_examples
+from .examples import all_examples, python_blocks
 
 EXAMPLES = all_examples()
 
@@ -102,3 +102,26 @@ def test_documented_example_runs(world, example):
     seconds = time.perf_counter() - started
     assert code == 0, f"{example.source}: `{example.command}` exited {code} after {seconds:.0f} s: {err.strip()[-600:]}"
     assert "Traceback" not in err
+
+
+def _python_params():
+    for block in python_blocks():
+        marks = [pytest.mark.skip(reason=block.reason or "marked skip in the file")] if block.mark == "skip" else []
+        if block.mark == "slow":
+            marks.append(pytest.mark.slow)
+        yield pytest.param(block, id=block.source, marks=marks)
+
+
+@pytest.mark.parametrize("block", list(_python_params()))
+def test_documented_python_runs(tmp_path, block):
+    """Each ```python block of the docs runs as written, as a script in an empty folder (with the
+    README's example nets beside it); the README's API block also gives the numbers it shows."""
+    (tmp_path / "nets.py").write_text(NET)
+    script = block.code
+    if block.source.startswith("README.md"):
+        script += ("\nassert (s.totals.params, s.totals.macs, s.totals.flops) == (25557032, 4089184256, 8178368512)\n"
+                   "assert d['totals']['params']['a'] == 11689512 and d['totals']['params']['b'] == 3055880\n"
+                   "assert c.passed\n")
+    done = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": ROOT}, timeout=600)
+    assert done.returncode == 0, f"{block.source}: {done.stderr.strip()[-1500:]}"

@@ -276,29 +276,14 @@ def test_help_names_the_exporter(cli):
 
 
 # ------------------------------------------------------------------ artifacts of the transforms
-# The transforms live in cnnscope/transforms/prune.py and rewrites.py; until a module exists its
-# tests are skipped (only then), and they run as soon as it lands.
-
-def _needs(*modules: str):
-    import importlib
-
-    for m in modules:                              # part of the package: a missing module fails, never skips
-        importlib.import_module(m)
-    missing: list[str] = []
-    return pytest.mark.skipif(bool(missing), reason=f"{', '.join(missing)} does not exist yet: "
-                                                    f"its artifacts cannot be made")
-
-
-#: kind -> (modules it needs, the command that makes the artifact, export input size).
+#: kind -> (the command that makes the artifact, export input size).
 #: resnet50 has no site for `stride` (its only pool follows conv1, which already has stride 2:
 #: "no site where stride applies in resnet50"), so the strided artifact is alexnet's, the
 #: documents' conv → pool network; factorize is limited to layer2 to keep the test near a minute.
 TRANSFORMS = {
-    "pruned": (("cnnscope.transforms.prune", "cnnscope.commands.prune"),
-               ["prune", "resnet50", "--ratio", "0.5"], 64),
-    "strided": (("cnnscope.transforms.rewrites", "cnnscope.commands.rewrite"), ["stride", "alexnet"], 224),
-    "factorized": (("cnnscope.transforms.rewrites", "cnnscope.commands.rewrite"),
-                   ["factorize", "resnet50", "--method", "asym", "--ratio", "0.3", "--layers", "layer2.*"], 64),
+    "pruned": (["prune", "resnet50", "--ratio", "0.5"], 64),
+    "strided": (["stride", "alexnet"], 224),
+    "factorized": (["factorize", "resnet50", "--method", "asym", "--ratio", "0.3", "--layers", "layer2.*"], 64),
 }
 
 
@@ -323,11 +308,11 @@ def test_file_size_follows_params(tmp_path, resnet50_onnx):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("kind", [pytest.param(k, marks=_needs(*m)) for k, (m, _, _) in TRANSFORMS.items()])
+@pytest.mark.parametrize("kind", list(TRANSFORMS))
 def test_export_transformed_artifacts(cli, tmp_path, resnet50_onnx, kind):
     """Each transform's artifact exports and verifies; the ONNX summary equals its PyTorch summary;
     the file's size follows its parameter count (a pruned file really is smaller)."""
-    _, args, size = TRANSFORMS[kind]
+    args, size = TRANSFORMS[kind]
     art = tmp_path / f"{kind}.pt"
     code, out, err = cli(*args, "-o", art, timeout=900)
     assert code == 0, err

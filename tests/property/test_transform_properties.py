@@ -19,8 +19,6 @@ Transform commands that do not exist yet are skipped with the reason.
 """
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import os
 import tempfile
 from pathlib import Path
@@ -225,17 +223,6 @@ def test_onnx_summary_of_a_foreign_file_with_such_a_pool(tmp_path):
 
 # ------------------------------------------------------------------------------------ transforms
 
-def transform_available(kind: str) -> bool:
-    module = "cnnscope.transforms.prune" if kind == "prune" else "cnnscope.transforms.rewrites"
-    importlib.import_module(module)                # part of the package: a missing module fails, never skips
-    return True
-
-
-def needs_transform(kind: str):
-    return pytest.mark.skipif(not transform_available(kind), reason=f"`cnnscope {kind}` (its transforms module) "
-                                                                    f"is not implemented yet")
-
-
 def dag_source(spec: dict):
     """How an artifact rebuilds the DAG: ``tests.property.strategies:build_dag(spec=...)``."""
     from cnnscope.loading.source import ModelSource
@@ -331,8 +318,7 @@ def check_artifact(kind: str, spec: dict, original, result, path: Path, options:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("kind", [
-    pytest.param(k, marks=needs_transform(k)) for k in ("prune", "reduce", "stride", "factorize")])
+@pytest.mark.parametrize("kind", ["prune", "reduce", "stride", "factorize"])
 @share(0.3)
 @given(data=st.data())
 def test_transform_runs_reloads_and_exports(kind, data):
@@ -349,8 +335,6 @@ def test_transform_runs_reloads_and_exports(kind, data):
 
 
 @pytest.mark.slow
-@needs_transform("prune")
-@needs_transform("stride")
 @share(0.25)
 @given(data=st.data())
 def test_transforms_compose(data):
