@@ -14,16 +14,18 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-__all__ = ["summary", "load_model", "save_model", "analyze", "compare", "check", "prune", "reduce", "stride",
+__all__ = ["summary", "sweep", "load_model", "save_model", "analyze", "compare", "check", "prune", "reduce", "stride",
            "factorize", "advise", "export_onnx", "CnnscopeError", "__version__"]
 
 
-def summary(model_or_spec, input_size=None, weights=None, batch_size: int = 1, trust_code=False):
+def summary(model_or_spec, input_size=None, weights=None, batch_size: int = 1, trust_code=False, dtype=None):
     """Analyse ``model_or_spec`` (nn.Module or MODEL string) on meta tensors; returns a Summary.
 
     ``trust_code``: an artifact whose base is user code runs it only when this allows it (``True``
     for the code file beside the artifact, or a list of files/modules); see the README's Security.
-    An ``.onnx`` path is read as ``cnnscope summary model.onnx`` reads it (its weights are the file's)."""
+    An ``.onnx`` path is read as ``cnnscope summary model.onnx`` reads it (its weights are the file's).
+    ``dtype`` ("float16", "bfloat16", "int8", "float32"): give the bytes as they would be in that
+    precision, without converting anything (see :mod:`cnnscope.analysis.precision`)."""
     import os
 
     from .analysis.summary import summary as _summary
@@ -34,11 +36,26 @@ def summary(model_or_spec, input_size=None, weights=None, batch_size: int = 1, t
             from .errors import CnnscopeError
 
             raise CnnscopeError("an ONNX file carries its weights; drop --weights for it")
+        if dtype is not None:
+            from .errors import CnnscopeError
+
+            raise CnnscopeError("an ONNX file stores its own dtypes: drop the dtype what-if for it (quantize the "
+                                "PyTorch model's summary instead)")
         from .export.onnx_summary import onnx_summary
 
         return onnx_summary(model_or_spec, input_size=input_size, batch_size=batch_size)
     with trusting(trust_code):
-        return _summary(model_or_spec, input_size=input_size, weights=weights, batch_size=batch_size)
+        return _summary(model_or_spec, input_size=input_size, weights=weights, batch_size=batch_size, dtype=dtype)
+
+
+def sweep(model_or_spec, sizes, weights=None, batch_size: int = 1, trust_code=False, dtype=None, progress=None):
+    """One summary row per input size (``cnnscope summary MODEL --input-size 224,320,448 -f json``):
+    MACs, params, bytes, peak activations, RF coverage, and the growth exponents."""
+    from .analysis.sweep import sweep as _sweep
+    from .loading.trust import trusting
+
+    with trusting(trust_code):
+        return _sweep(model_or_spec, sizes, weights=weights, batch_size=batch_size, dtype=dtype, progress=progress)
 
 
 def compare(a, b, *, weights_a=None, weights_b=None, input_size=None, batch_size: int = 1, trust_code=False,

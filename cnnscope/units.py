@@ -88,7 +88,10 @@ def parse_input_size(text: str | None, default_channels: int = 3) -> tuple[int, 
     if isinstance(text, (tuple, list)):
         dims = tuple(int(d) for d in text)
     else:
-        parts = re.split(r"\s*[x×,]\s*", str(text).strip().lower())
+        if "," in str(text):
+            raise CnnscopeError(f"input size '{text}' has a comma, which separates the sizes of a sweep (summary "
+                                f"--input-size 224,320,448); one size is CxHxW, HxW or a single number")
+        parts = re.split(r"\s*[x×]\s*", str(text).strip().lower())
         try:
             dims = tuple(int(p) for p in parts)
         except ValueError:

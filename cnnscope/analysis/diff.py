@@ -17,7 +17,7 @@ from typing import Any
 from .summary import Summary
 
 SCHEMA = "cnnscope.compare/1"
-TOTAL_METRICS = ("params", "macs", "flops", "param_bytes", "activation_bytes")
+TOTAL_METRICS = ("params", "macs", "flops", "param_bytes", "activation_bytes", "peak_activation_bytes")
 LAYER_RATIOS = ("params", "macs")
 
 

@@ -38,7 +38,7 @@ from fractions import Fraction
 from typing import Any, Callable, Union
 
 from ..graph.dataflow import Graph, Node, ValueRef
-from ..ops.args import conv_args, per_axis, pool_args, spatial_rank
+from ..ops.args import conv_args, per_axis, pool_args, spatial_rank, swapped_dims
 from ..ops.families import (ADAPTIVE_POOLING, ALONG_DIM, ATTENTION, CONCATENATION, CONVOLUTION, NORMALIZATION,
                              PADDING, PERMUTES, POOLING, REDUCTIONS, RESAMPLING, RESHAPES, SPLITS)
 from ..ops.registry import op_registrar
@@ -799,10 +799,9 @@ def permute_rf(node: Node, ctx: Context) -> RuleResult:
         it = iter(rest)
         order = [o if o is not None else next(it) for o in order]
     elif rank >= 2:
-        named = node.named_args()
-        pair = [named[k] for k in ("dim0", "dim1", "axis0", "axis1") if k in named]
+        pair = swapped_dims(node.named_args())
         if pair:                                    # transpose(self, dim0, dim1), swapaxes(…, axis0, axis1)
-            a, b = _dim(int(pair[0]), rank), _dim(int(pair[1]), rank)
+            a, b = _dim(pair[0], rank), _dim(pair[1], rank)
         else:
             a, b = rank - 2, rank - 1
         order[a], order[b] = order[b], order[a]

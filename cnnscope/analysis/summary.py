@@ -2,7 +2,7 @@
 
 Units: ``params`` are element counts; ``macs`` are multiply-accumulates (1 MAC = one
 multiply-accumulate of conv/linear/matmul/attention, torchvision's convention); ``flops`` = 2 × MACs;
-``*_bytes`` are bytes. A module's ``params`` include its children's (each shared parameter once);
+``*_bytes`` are bytes; ``live_bytes``/``peak_*`` come from tensor liveness (:mod:`.memory`). A module's ``params`` include its children's (each shared parameter once);
 its ``macs`` add up every call (a module run twice counts twice).
 """
 from __future__ import annotations
@@ -11,6 +11,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from .engine import Analysis
+from .memory import liveness
+from .precision import activation_itemsize, check_dtype, weight_bytes
 
 SCHEMA = "cnnscope.summary/1"
 
@@ -23,6 +25,7 @@ class CallRow:
     output_shape: list | None
     macs: int
     receptive_field: Any = None
+    live_bytes: int | None = None
 
 
 @dataclass
@@ -40,6 +43,8 @@ class LayerRow:
     params_percent: float = 0.0       # of the model's params, 0–100
     calls: int = 1                    # how many times the forward ran it (0: never)
     per_call: list[CallRow] = field(default_factory=list)    # filled only when calls > 1
+    #: the most activation bytes alive while its first call ran (liveness: analysis.memory); None for ONNX
+    live_bytes: int | None = None
 
 
 @dataclass
@@ -57,12 +62,21 @@ class Totals:
     nonzero_params: int | None = None
     non_trainable_params: int = -1      # params with requires_grad=False (frozen); derived below
     #: torchinfo's "estimated total size" for inference: input + every activation kept + params + buffers
-    #: (an upper bound: a forward frees most activations early; `cnnscope` peak memory is issue 18's)
+    #: (an upper bound: a forward frees most activations early; peak_activation_bytes is the real need)
     estimated_total_bytes: int = -1
+    #: activation bytes alive at the forward's peak (input included; inference, from tensor liveness:
+    #: see analysis.memory); None when not computed (ONNX files)
+    peak_activation_bytes: int | None = None
+    #: where the peak is: {"node", "op", "module"}
+    peak_at: dict | None = None
+    #: weights + buffers + peak activations: what one inference forward needs at least (bytes)
+    peak_memory_bytes: int | None = None
 
     def __post_init__(self) -> None:
         self.non_trainable_params = self.params - self.trainable_params
         self.estimated_total_bytes = self.input_bytes + self.activation_bytes + self.param_bytes + self.buffer_bytes
+        if self.peak_activation_bytes is not None:
+            self.peak_memory_bytes = self.param_bytes + self.buffer_bytes + self.peak_activation_bytes
 
 
 @dataclass
@@ -74,6 +88,8 @@ class Summary:
     analysis: Analysis | None = field(default=None, repr=False, compare=False)
     #: ops counted 0 MACs only because no formula knows them: [{"op", "count", "modules"}]
     uncounted_ops: list[dict] = field(default_factory=list)
+    #: the precision what-if the bytes are given in (None: the model's own dtypes)
+    dtype: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -83,6 +99,7 @@ class Summary:
             "totals": asdict(self.totals),
             "layers": [asdict(r) for r in self.layers],
             "uncounted_ops": [dict(u) for u in self.uncounted_ops],
+            "dtype": self.dtype,
         }
 
     def __str__(self) -> str:
@@ -112,14 +129,16 @@ def _shape_of(analysis: Analysis, value_ids: list[int]) -> list | None:
     return shapes[0] if len(shapes) == 1 else shapes
 
 
-def written_bytes(graph) -> int:
+def written_bytes(graph, itemsize=None) -> int:
     """Bytes the forward writes that a later op or the caller reads: every new tensor and every in-place
     update (``relu_`` rewrites its input), not views (which write nothing), nor outputs nobody reads
     (max-pool's argmax indices, batch norm's saved statistics: written only for a backward). ONNX
     summaries use the same rule, so a model and its export agree (resnet18: 32,921,504 B both) unless
     an optimiser changed the graph (a BatchNorm folded into its conv writes its outputs no more)."""
     read = set(graph.consumers()) | set(graph.outputs)
-    return sum(graph.values[v].nbytes for n in graph.ops() if n.writes for v in n.outputs if v in read)
+    size = itemsize or (lambda value: value.itemsize)
+    return sum(graph.values[v].numel * size(graph.values[v]) for n in graph.ops() if n.writes for v in n.outputs
+               if v in read)
 
 
 def _kernel_shape(model, name: str) -> list | None:
@@ -152,7 +171,11 @@ def _call_macs(graph, call) -> int:
                if n.kind == "op" and n.macs and (n.scope == call.name or n.scope.startswith(prefix)))
 
 
-def build_summary(analysis: Analysis, receptive_field: bool = True) -> Summary:
+def build_summary(analysis: Analysis, receptive_field: bool = True, dtype: str | None = None) -> Summary:
+    """The summary of one recorded forward. ``dtype`` (float32, float16, bfloat16, int8): report weight
+    and activation bytes as they would be in that precision (see :mod:`.precision`); counts are unchanged."""
+    check_dtype(dtype)
+    itemsize = activation_itemsize(dtype) if dtype else None
     graph = analysis.graph
     model = analysis.model
     macs_by_module: dict[str, int] = {}
@@ -172,10 +195,12 @@ def build_summary(analysis: Analysis, receptive_field: bool = True) -> Summary:
         from .receptive_field import receptive_fields_by_call
 
         rf_by_call, rf_total = receptive_fields_by_call(graph)
+    memory = liveness(graph, itemsize)
     calls_by_module: dict[str, list[CallRow]] = {}
     for call, rf in zip(graph.calls, rf_by_call):
         calls_by_module.setdefault(call.name, []).append(
-            CallRow(_shape_of(analysis, call.inputs), _shape_of(analysis, call.outputs), _call_macs(graph, call), rf))
+            CallRow(_shape_of(analysis, call.inputs), _shape_of(analysis, call.outputs), _call_macs(graph, call), rf,
+                    memory.during(call)))
 
     root = graph.modules[""]
     rows = []
@@ -188,24 +213,22 @@ def build_summary(analysis: Analysis, receptive_field: bool = True) -> Summary:
             name, info.type, info.depth, first.output_shape, info.params, macs_by_module.get(name, 0),
             first.receptive_field, input_shape=first.input_shape, kernel_shape=_kernel_shape(model, name),
             trainable=_trainable(info), params_percent=100.0 * info.params / root.params if root.params else 0.0,
-            calls=len(calls), per_call=calls if len(calls) > 1 else []))
+            calls=len(calls), per_call=calls if len(calls) > 1 else [], live_bytes=first.live_bytes))
 
-    param_bytes = 0
-    seen: set[int] = set()
-    for p in model.parameters():
-        if id(p) not in seen:
-            seen.add(id(p))
-            param_bytes += p.numel() * p.element_size()
-    buffer_bytes = sum(b.numel() * b.element_size() for b in model.buffers())
-    activation_bytes = written_bytes(graph)
-    input_bytes = sum(graph.values[v].nbytes for v in graph.inputs)
+    param_bytes, buffer_bytes = weight_bytes(model, graph, dtype)
+    activation_bytes = written_bytes(graph, itemsize)
+    input_bytes = sum(graph.values[v].numel * (itemsize or (lambda v: v.itemsize))(graph.values[v])
+                      for v in graph.inputs)
     macs = graph.totals.get("macs", 0)
     totals = Totals(root.params, root.trainable_params, param_bytes, buffer_bytes, macs, 2 * macs,
-                    activation_bytes, rf_total, input_bytes=input_bytes, nonzero_params=analysis.nonzero_params)
-    return Summary(analysis.name, list(analysis.input_shape), totals, rows, analysis, list(analysis.uncounted))
+                    activation_bytes, rf_total, input_bytes=input_bytes, nonzero_params=analysis.nonzero_params,
+                    peak_activation_bytes=memory.peak_bytes, peak_at=memory.to_dict()["at"])
+    return Summary(analysis.name, list(analysis.input_shape), totals, rows, analysis, list(analysis.uncounted),
+                   dtype=dtype)
 
 
-def summary(model_or_spec, input_size=None, weights: str | None = None, batch_size: int = 1) -> Summary:
+def summary(model_or_spec, input_size=None, weights: str | None = None, batch_size: int = 1,
+            dtype: str | None = None) -> Summary:
     """Analyse a model (an ``nn.Module`` or any MODEL string) without allocating its weights.
 
     >>> s = summary("resnet50")
@@ -213,4 +236,6 @@ def summary(model_or_spec, input_size=None, weights: str | None = None, batch_si
     """
     from .engine import analyze
 
-    return build_summary(analyze(model_or_spec, input_size=input_size, weights=weights, batch_size=batch_size))
+    check_dtype(dtype)
+    return build_summary(analyze(model_or_spec, input_size=input_size, weights=weights, batch_size=batch_size),
+                         dtype=dtype)

@@ -85,6 +85,8 @@ class Metric:
     field: str        # key in the measurements dict (see cnnscope.check.runner.measure)
     help: str
     growth: bool      # whether --max-growth (baseline) applies: only "bigger is worse" metrics
+    #: measured at an input size the budget names (``--max-macs-at 640=40G``), not the model's own
+    at_size: bool = False
 
     @property
     def option(self) -> str:
@@ -103,6 +105,12 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
     Metric("file-mb", MAX, "bytes", "file_bytes", "bytes of the MODEL file on disk (.onnx/.pt), e.g. 100", True),
     Metric("activation-mb", MAX, "bytes", "activation_bytes",
            "bytes written by the forward, batch included, e.g. 50", True),
+    Metric("macs-at", MAX, "count", "macs_at",
+           "MACs at another input size, SIZE=N: 640=40G (the model's own size stays the other budgets')",
+           False, at_size=True),
+    Metric("peak-memory-mb", MAX, "bytes", "peak_memory_bytes",
+           "inference peak memory: params + buffers + the activations alive at once (tensor liveness), "
+           "batch included, e.g. 200", True),
     Metric("rf", MIN, "pixels", "rf", "receptive field of the last spatial map, pixels: 200 or 200x100", False),
     Metric("uncounted-ops", MAX, "count", "uncounted_ops",
            "op calls that count 0 MACs only because no formula knows them (0: --fail-on-uncounted)", False),
@@ -119,6 +127,7 @@ class Budget:
     metric: Metric
     limit: Any
     text: str         # as the user wrote it, for messages
+    size: str | None = None   # the input size of an ``at_size`` metric ("640", "3x640x480")
 
     @property
     def option(self) -> str:
@@ -140,6 +149,14 @@ def parse_budget(option: str, value: Any, where: str = "") -> Budget:
     if metric is None:
         raise UnknownNameError("budget", key, list(BY_OPTION), hint=where or "")
     what = f"--{key} budget" + (f" ({where})" if where else "")
+    if metric.at_size:
+        size, sep, limit_text = str(value).partition("=")
+        if not sep or not size.strip() or not limit_text.strip():
+            raise CnnscopeError(f"malformed {what} '{value}': expected SIZE=LIMIT, e.g. 640=40G or 3x640x480=40G")
+        from ..units import parse_input_size
+
+        parse_input_size(size.strip())          # a malformed size fails here, before anything is analysed
+        return Budget(metric, PARSERS[metric.unit](limit_text.strip(), what), str(value), size=size.strip())
     limit = PARSERS[metric.unit](value, what)
     return Budget(metric, limit, str(value))
 

@@ -53,6 +53,9 @@ def fmt_budget_value(check: dict) -> str:
     """A budget as the user can recognise it: bytes as written ('95MiB'; a bare '100' is '100 MB');
     counts in short form when that is exact ('25M'), else exactly ('61,706')."""
     unit, limit, text = check["unit"], check["limit"], str(check.get("budget_text", ""))
+    if "=" in text and check["kind"] != GROWTH:      # macs-at: "640=40G"
+        size, _, value = text.partition("=")
+        return f"{fmt_budget_value(dict(check, budget_text=value))} at {size}"
     if unit == "pixels":
         return fmt_value(limit, unit)
     if unit == "bytes":

@@ -85,6 +85,7 @@ def measure(summary: dict[str, Any], file_path: str | None = None) -> dict[str, 
         "size_bytes": int(t.get("param_bytes") or 0) + int(t.get("buffer_bytes") or 0),
         "file_bytes": os.path.getsize(file_path) if file_path and os.path.isfile(file_path) else None,
         "activation_bytes": int(t["activation_bytes"]) if t.get("activation_bytes") is not None else None,
+        "peak_memory_bytes": int(t["peak_memory_bytes"]) if t.get("peak_memory_bytes") is not None else None,
         "rf": t.get("receptive_field"),
         "uncounted_ops": sum(int(u["count"]) for u in summary.get("uncounted_ops") or []),
     }
@@ -134,6 +135,13 @@ def check_target(target: CheckTarget, src=None) -> ModelReport:
     try:
         summary = summarise_target(target, src, receptive_field=needs_rf)
         metrics = measure(summary, src.path)
+        for b in target.budgets:            # --max-macs-at 640=40G: one more recording, at that size
+            if b.metric.at_size:
+                from dataclasses import replace
+
+                other = summarise_target(replace(target, input_size=b.size), src, receptive_field=False)
+                metrics[b.metric.field] = int(other["totals"]["macs"])
+                metrics[b.metric.field + "_input_shape"] = list(other["input_shape"])
         checks = evaluate(target.budgets, metrics, target.name)
     except CnnscopeError as e:
         raise _in_context(target, e) from None

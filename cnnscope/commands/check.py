@@ -77,6 +77,8 @@ def check(models, config_path, fail_on_uncounted, input_size, weights, batch_siz
       --max-size-mb 100       weight bytes (params + buffers); 100 = 100MB; 95MiB ok
       --max-file-mb 100       bytes of the MODEL file (.onnx / .pt)
       --max-activation-mb 50  bytes written by one forward, batch included
+      --max-peak-memory-mb 200  params + buffers + activations alive at once
+                              (inference peak, from tensor liveness)
       --min-rf 200            receptive field: both axes ≥ 200 px (or HxW per axis)
       --fail-on-uncounted     no op may count 0 MACs for want of a formula
 

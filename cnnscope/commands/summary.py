@@ -25,12 +25,17 @@ def _columns(ctx, param, value):
                    "them). Default: 2 for table and markdown, every row for json and csv; 0: totals only.")
 @click.option("--columns", "-c", metavar="LIST", default=None, callback=_columns,
               help="Columns of the table and Markdown, comma-separated: input (input shape), output (output "
-                   "shape), kernel, params, params% (of the model's), trainable (yes/no/partial), macs, rf; "
+                   "shape), kernel, params, params% (of the model's), trainable (yes/no/partial), macs, rf, live "
+                   "(activation bytes alive while the layer runs); "
                    "'all' for every one, 'default' for output,params,macs,rf. JSON and CSV always carry every "
                    "field.")
 @click.option("--no-rf", is_flag=True, help="Skip the receptive-field columns.")
+@click.option("--dtype", type=click.Choice(["float32", "float16", "bfloat16", "int8"]), default=None,
+              help="Give weight and activation bytes as they would be in this precision; nothing is converted. "
+                   "int8: conv/linear weights 1 B + a float32 scale and int8 zero point per output channel, "
+                   "biases int32, other weights float32, activations 1 B.")
 @output_option
-def summary(model, weights, input_size, batch_size, fmt, depth, columns, no_rf, output):
+def summary(model, weights, input_size, batch_size, fmt, depth, columns, no_rf, dtype, output):
     """Per-layer params, MACs, output shapes and receptive field of MODEL.
 
     \b
@@ -40,25 +45,60 @@ def summary(model, weights, input_size, batch_size, fmt, depth, columns, no_rf, 
       FLOPs        = 2 × MACs  (1 MAC = one multiply-accumulate)
     A container's params and MACs include its children's. Nothing is allocated:
     the forward runs on meta tensors, so a 645M-param model costs no weight memory.
+    Peak memory: the activations alive at once (tensor liveness), plus the weights.
 
     \b
     Examples:
       cnnscope summary resnet50
       cnnscope summary resnet18 --columns input,output,kernel,params,params%,trainable --depth 3
+      cnnscope summary mobilenet_v2 --columns default,live --depth 1
+      cnnscope summary resnet50 --dtype int8 --depth 0
+      cnnscope summary resnet50 --input-size 224,320,448,640     # one row per size
       cnnscope summary regnet_y_128gf --weights IMAGENET1K_SWAG_E2E_V1
       cnnscope summary mymodels.py:build --input-size 1x64x64 --format json -o s.json
       cnnscope summary model.onnx
     """
     from ..report.render import render
 
+    if input_size and "," in input_size:
+        _sweep(model, weights, input_size, batch_size, fmt, depth, columns, no_rf, dtype, output)
+        return
     if model.lower().endswith(".onnx"):
         from .. import summary as run_summary
 
-        data = run_summary(model, input_size=input_size, weights=weights, batch_size=batch_size).to_dict()
+        data = run_summary(model, input_size=input_size, weights=weights, batch_size=batch_size,
+                           dtype=dtype).to_dict()
     else:
         from ..analysis.engine import analyze
         from ..analysis.summary import build_summary
 
         data = build_summary(analyze(model, input_size=input_size, weights=weights, batch_size=batch_size),
-                             receptive_field=not no_rf).to_dict()
+                             receptive_field=not no_rf, dtype=dtype).to_dict()
     emit(render(data, fmt, depth, columns), output)
+
+
+def _sweep(model, weights, input_size, batch_size, fmt, depth, columns, no_rf, dtype, output):
+    """``--input-size 224,320,448``: one row per size."""
+    from .. import sweep
+    from ..errors import CnnscopeError
+    from ..report.sweep import render_sweep
+    from .transform_helpers import terminal_progress
+
+    for flag, given in (("--depth", depth is not None), ("--columns", _columns_given()), ("--no-rf", no_rf)):
+        if given:
+            raise CnnscopeError(f"{flag} applies to one input size; a sweep (--input-size with commas) prints one "
+                                f"row per size")
+    sizes = [part.strip() for part in input_size.split(",")]
+    if any(not part for part in sizes):
+        raise CnnscopeError(f"malformed sweep '{input_size}': an empty size between commas (e.g. 224,320,448)")
+    looks_like_dims = len(sizes) == 3 and sizes[0].isdigit() and int(sizes[0]) <= 4
+    if len(set(sizes)) < len(sizes) or looks_like_dims:
+        raise CnnscopeError(f"--input-size {input_size}: commas separate the sizes of a sweep, and these repeat or "
+                            f"start with a channel count; one size is written {'x'.join(sizes)}")
+    result = sweep(model, sizes, weights=weights, batch_size=batch_size, dtype=dtype, progress=terminal_progress)
+    emit(render_sweep(result.to_dict(), fmt), output)
+
+
+def _columns_given() -> bool:
+    ctx = click.get_current_context()
+    return ctx.get_parameter_source("columns") == click.core.ParameterSource.COMMANDLINE

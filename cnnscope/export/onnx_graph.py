@@ -11,7 +11,7 @@ makes the RF global with a note naming it, as an unknown ATen op does. ONNX pads
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 from ..graph.dataflow import Graph, ModuleInfo, Node, Value, ValueRef
 
@@ -120,7 +120,7 @@ def _window_args(a: dict, n: int, kernel: list[int]) -> tuple[list, list, list]:
 
 
 def build_graph(model, shapes: dict[str, tuple], scope_of: Callable[[Any], str | None],
-                value_of: dict[str, int] | None = None) -> Graph:
+                value_of: dict[str, int] | None = None, weight_names: Iterable[str] = ()) -> Graph:
     """The dataflow graph of ``model`` (its ``shapes``: value name -> (dims, elem_type), as
     :func:`cnnscope.export.onnx_summary.infer_shapes` gives them); ``value_of``, when given, is filled
     with each ONNX value name's id in the graph."""
@@ -128,8 +128,11 @@ def build_graph(model, shapes: dict[str, tuple], scope_of: Callable[[Any], str |
 
     aten = torch.ops.aten
     b = _Builder(model, shapes)
-    init_names = set(b.constants)
+    init_names = set(b.constants) | set(weight_names)     # infer_shapes turns big initializers into inputs
     inputs = [b.source(v.name, "input") for v in model.graph.input if v.name not in init_names]
+    for v in model.graph.input:
+        if v.name in init_names and v.name not in b.constants:
+            b.source(v.name, "param")
     for node in model.graph.node:
         t, scope = node.op_type, scope_of(node) or ""
         a = _attrs(node)
@@ -213,17 +216,21 @@ def build_graph(model, shapes: dict[str, tuple], scope_of: Callable[[Any], str |
     return Graph(b.nodes, b.values, [], modules, inputs, outputs, {})
 
 
-def receptive_fields_by_tensor(model, shapes: dict[str, tuple], scope_of) -> tuple[dict[str, Any], Any]:
-    """ONNX value name -> JSON RF (values that derive from the image), and the model's total RF, by
-    the same engine and rules as a PyTorch summary."""
+def analyse_onnx(model, shapes: dict[str, tuple], scope_of, weight_names: Iterable[str] = ()
+                 ) -> tuple[dict[str, Any], Any, Any]:
+    """The file's graph read once, by the PyTorch summary's engines: (ONNX value name -> JSON RF for
+    values that derive from the image, the model's total RF, the :class:`~cnnscope.analysis.memory.Liveness`
+    of its activations — every node allocating its outputs, as the file describes them).
+    ``weight_names``: the initializers, also those :func:`.onnx_shapes.infer_shapes` made inputs."""
+    from ..analysis.memory import liveness
     from ..analysis.receptive_field import analyse, total_receptive_field
 
     value_of: dict[str, int] = {}
-    graph = build_graph(model, shapes, scope_of, value_of)
+    graph = build_graph(model, shapes, scope_of, value_of, weight_names)
     result = analyse(graph)
     by_name = {name: result.rfs[vid].to_json() for name, vid in value_of.items() if vid in result.rfs}
     total = total_receptive_field(graph, result)
-    return by_name, (total.to_json() if total is not None else None)
+    return by_name, (total.to_json() if total is not None else None), liveness(graph)
 
 
 def _resize(b: _Builder, node, scope: str, a: dict, ins: list) -> None:

@@ -433,19 +433,19 @@ def _shape_out(shape):
     return [d if isinstance(d, int) else str(d) for d in shape]
 
 
-def _receptive_fields(model, shapes) -> tuple[dict[str, Any], Any]:
-    """Value name -> RF and the total, by the PyTorch summary's engine (see :mod:`.onnx_graph`); a graph
-    it cannot read gets no RF and a warning, never a wrong one."""
-    from .onnx_graph import receptive_fields_by_tensor
+def _graph_analyses(model, shapes, weight_names) -> tuple[dict[str, Any], Any, Any]:
+    """Value name -> RF, the total RF and the activations' liveness, by the PyTorch summary's engines
+    (see :mod:`.onnx_graph`); a graph they cannot read gets neither, and a warning, never a wrong one."""
+    from .onnx_graph import analyse_onnx
 
     try:
-        return receptive_fields_by_tensor(model, shapes, module_path)
+        return analyse_onnx(model, shapes, module_path, weight_names)
     except Exception as e:      # an ONNX construct the adapter does not map: leave the RF out, say so
         import warnings
 
-        warnings.warn(f"receptive field not computed for this ONNX graph ({type(e).__name__}: "
+        warnings.warn(f"receptive field and peak memory not computed for this ONNX graph ({type(e).__name__}: "
                       f"{str(e).splitlines()[0][:120] if str(e) else ''})")
-        return {}, None
+        return {}, None, None
 
 
 def onnx_summary(path: str | os.PathLike, input_size=None, batch_size: int | None = 1) -> Summary:
@@ -480,7 +480,7 @@ def onnx_summary(path: str | os.PathLike, input_size=None, batch_size: int | Non
 
     nodes = [n for n in graph.node if n.op_type != "Constant"]
     paths = [module_path(n) for n in nodes]
-    rf_of, rf_total = _receptive_fields(model, shapes)
+    rf_of, rf_total, memory = _graph_analyses(model, shapes, set(inits))
 
     macs_of: list[int] = []
     unknown: list[str] = []
@@ -592,5 +592,7 @@ def onnx_summary(path: str | os.PathLike, input_size=None, batch_size: int | Non
     macs = sum(macs_of)
     totals = Totals(params=params, trainable_params=params, param_bytes=param_bytes, buffer_bytes=other_bytes,
                     macs=macs, flops=2 * macs, activation_bytes=activation_bytes, receptive_field=rf_total,
-                    nonzero_params=nonzero, input_bytes=input_bytes)
+                    nonzero_params=nonzero, input_bytes=input_bytes,
+                    peak_activation_bytes=memory.peak_bytes if memory is not None else None,
+                    peak_at=memory.to_dict()["at"] if memory is not None else None)
     return Summary(str(path), input_shapes[0], totals, rows, None, onnx_uncounted(nodes))

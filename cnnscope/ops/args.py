@@ -94,3 +94,10 @@ def spatial_rank(packet: str, default: int = 2) -> int:
         if f"{nd}d" in packet:
             return nd
     return default
+
+
+def swapped_dims(named: Mapping[str, Any]) -> tuple[int, int] | None:
+    """The two dims ``transpose(self, dim0, dim1)`` / ``swapaxes(self, axis0, axis1)`` swap, as given
+    (maybe negative); None for ``t``/``mT``-style ops, which swap the last two."""
+    pair = [named[k] for k in ("dim0", "dim1", "axis0", "axis1") if k in named]
+    return (int(pair[0]), int(pair[1])) if pair else None

@@ -24,6 +24,7 @@ TOTAL_ROWS: tuple[tuple[str, str, Callable[[Any], str]], ...] = (
     ("FLOPs (2 × MACs)", "flops", _exact),
     ("param bytes", "param_bytes", human_bytes),
     ("activation bytes", "activation_bytes", human_bytes),
+    ("peak activations", "peak_activation_bytes", human_bytes),
 )
 
 COMPARE_RENDERERS: dict[str, Callable[..., str]] = {}

@@ -74,6 +74,7 @@ COLUMNS: dict[str, tuple[str, Callable[[dict], str], str]] = {
     "trainable": ("Trainable", lambda r: _trainable_text(r.get("trainable")), "left"),
     "macs": ("MACs", lambda r: human_count(r["macs"]) if r["macs"] else "-", "right"),
     "rf": ("RF /jump", lambda r: format_rf(r.get("receptive_field")), "right"),
+    "live": ("Live mem", lambda r: human_bytes(r.get("live_bytes")), "right"),
 }
 #: what the table shows without ``--columns``
 DEFAULT_COLUMNS = ("output", "params", "macs", "rf")
@@ -215,7 +216,8 @@ def render_table(data: dict, depth: int | None = None, columns: tuple[str, ...] 
                     colalign=("left", "left") + tuple(COLUMNS[k][2] for k in columns)) \
         if rows else "(--depth 0: totals only)"
     lines = [
-        f"Model: {data['model']}    input: {_shape(data['input_shape'])} ({_layout(data['input_shape'])})",
+        f"Model: {data['model']}    input: {_shape(data['input_shape'])} ({_layout(data['input_shape'])})"
+        + (f"    bytes as {data['dtype']} (what-if: nothing converted)" if data.get("dtype") else ""),
         body,
         *_folded_note(data, depth, shown),
         *(["(call N of M: a module the forward ran M times; its params are counted once)"]
@@ -229,6 +231,8 @@ def render_table(data: dict, depth: int | None = None, columns: tuple[str, ...] 
         f"Param size:  {human_bytes(t['param_bytes']):>16}   buffers {human_bytes(t['buffer_bytes'])}",
         f"Activations: {human_bytes(t['activation_bytes']):>16}   (bytes written by the forward, batch included)",
     ]
+    if t.get("peak_activation_bytes") is not None:
+        lines.append(_peak_line(t))
     if t.get("estimated_total_bytes", -1) >= 0:
         lines.append(f"Est. total:  {human_bytes(t['estimated_total_bytes']):>16}   (input "
                      f"{human_bytes(t.get('input_bytes', 0))} + activations + params + buffers: every activation "
@@ -271,6 +275,14 @@ def _rf_sentence(rf: Any) -> str:
             + " (the last feature map before the network becomes global)")
 
 
+def _peak_line(t: dict) -> str:
+    at = t.get("peak_at") or {}
+    where = f" at {at.get('module') or 'the model'} ({str(at.get('op', '')).replace('aten.', '')})" if at else ""
+    return (f"Peak memory: {human_bytes(t['peak_activation_bytes']):>16}   activations alive at once{where}; "
+            f"{human_bytes(t.get('peak_memory_bytes'))} with params and buffers (inference; no allocator cache "
+            f"or workspace)")
+
+
 @register_renderer("json")
 def render_json(data: dict, depth: int | None = None, columns: tuple[str, ...] | None = None) -> str:
     out = dict(data)
@@ -307,7 +319,7 @@ def render_csv(data: dict, depth: int | None = None, columns: tuple[str, ...] | 
     with_rf = _has_rf(data)
     rf_cols = ["rf_h", "rf_w", "rf_jump_h", "rf_jump_w", "rf_note"] if with_rf else []
     w.writerow(["name", "type", "depth", "output_shape", "params", "macs"] + rf_cols
-               + ["input_shape", "kernel_shape", "trainable", "params_percent", "calls"])
+               + ["input_shape", "kernel_shape", "trainable", "params_percent", "calls", "live_bytes"])
     for r in visible_layers(data, depth):
         row = [r["name"], r["type"], r["depth"], _csv_shape(r["output_shape"]), r["params"], r["macs"]]
         if with_rf:
@@ -315,13 +327,14 @@ def render_csv(data: dict, depth: int | None = None, columns: tuple[str, ...] | 
         t = r.get("trainable")
         row += [_csv_shape(r.get("input_shape")), "x".join(map(str, r.get("kernel_shape") or [])),
                 "" if t is None else {True: "yes", False: "no"}.get(t, t), f"{r.get('params_percent', 0):.4f}",
-                r.get("calls", 1)]
+                r.get("calls", 1), "" if r.get("live_bytes") is None else r["live_bytes"]]
         w.writerow(row)
     t = data["totals"]
     total = ["TOTAL", data["model"], 0, "x".join(map(str, data["input_shape"])), t["params"], t["macs"]]
     if with_rf:
         total += _rf_numbers(t.get("receptive_field"))
-    total += ["", "", "", "100.0000" if t["params"] else "0.0000", ""]
+    peak = t.get("peak_activation_bytes")
+    total += ["", "", "", "100.0000" if t["params"] else "0.0000", "", "" if peak is None else peak]
     w.writerow(total)
     return buf.getvalue()
 
@@ -348,7 +361,7 @@ def render_markdown(data: dict, depth: int | None = None, columns: tuple[str, ..
     t = data["totals"]
     total_cells = {"input": _shape(data["input_shape"]), "params": f"**{t['params']:,}**",
                    "params%": "100.00%" if t["params"] else "-", "macs": f"**{t['macs']:,}**",
-                   "rf": format_rf(t.get("receptive_field"))}
+                   "rf": format_rf(t.get("receptive_field")), "live": human_bytes(t.get("peak_activation_bytes"))}
     if "input" not in columns and "output" in columns:
         total_cells["output"] = _shape(data["input_shape"]) + " in"
     rows.append(["**total**", ""] + [total_cells.get(k, "") for k in columns])

@@ -13,6 +13,7 @@ import torch
 from typing import TYPE_CHECKING
 
 from ..graph.dataflow import Node, ValueRef
+from ..ops.args import swapped_dims
 from ..ops.families import ADAPTIVE_POOLING, OTHER_POOLING, PADDING, POOLING, RESAMPLING
 from .channel_registry import LITERAL_INDEX, UNKNOWN_OP, UNTRACKED, Block, register_rule
 
@@ -261,7 +262,7 @@ def transpose(p: Propagation, node: Node) -> None:
     if node.packet in ("aten.t", "aten.numpy_T"):
         perm = perm[::-1] if nd == 2 or node.packet == "aten.numpy_T" else perm
     else:
-        d0, d1 = _norm_dim(node.args[1], nd), _norm_dim(node.args[2], nd)
+        d0, d1 = (_norm_dim(d, nd) for d in swapped_dims(node.named_args()))
         perm[d0], perm[d1] = perm[d1], perm[d0]
     p.set_blocks(node.outputs[0], _permute_blocks(p.blocks(x), perm))
     p.derive(node, x)
@@ -386,7 +387,7 @@ def expand(p: Propagation, node: Node) -> None:
 def unsqueeze(p: Propagation, node: Node) -> None:
     x = node.args[0]
     nd_out = len(p.shape(node.outputs[0]))
-    d = _norm_dim(node.args[1], nd_out)
+    d = _norm_dim(node.named_args()["dim"], nd_out)
     p.set_blocks(node.outputs[0], [Block(tuple(k + (k >= d) for k in b.dims), b.atoms) for b in p.blocks(x)])
     p.derive(node, x)
 
@@ -414,7 +415,7 @@ def squeeze(p: Propagation, node: Node) -> None:
 def select(p: Propagation, node: Node) -> None:
     """``x[:, 3]`` reads a fixed position: the channels of that dim can no longer move."""
     x = node.args[0]
-    d = _norm_dim(node.args[1], len(p.shape(x)))
+    d = _norm_dim(node.named_args()["dim"], len(p.shape(x)))
     new = []
     for b in p.blocks(x):
         if d in b.dims:
@@ -550,7 +551,7 @@ def reduction(p: Propagation, node: Node) -> None:
 def along_dim(p: Propagation, node: Node) -> None:
     """An op that mixes values along one dim: channels there stay, the other dims pass."""
     x = node.args[0]
-    d = _norm_dim(node.args[1], len(p.shape(x)))
+    d = _norm_dim(node.named_args()["dim"], len(p.shape(x)))
     new = []
     for b in p.blocks(x):
         if d in b.dims:

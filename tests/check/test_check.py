@@ -39,6 +39,9 @@ ROOT = Path(_ROOT)
 LENET_PARAMS = 156 + 2_416 + 48_120 + 10_164 + 850
 LENET_MACS = 5 * 5 * 1 * 6 * 28 * 28 + 5 * 5 * 6 * 16 * 10 * 10 + 400 * 120 + 120 * 84 + 84 * 10
 LENET_BYTES = LENET_PARAMS * 4
+#: while the first max-pool runs: the input 1·28·28·4 B, conv1's output (ReLU is in place) 6·28·28·4,
+#: the pooled 6·14·14·4 and max-pool's int64 indices 6·14·14·8
+LENET_PEAK = 3_136 + 18_816 + 4_704 + 9_408
 MNIST_PARAMS = (25 * 32 + 32) + (25 * 32 * 64 + 64) + (64 * 7 * 7 * 1024 + 1024) + (1024 * 10 + 10)
 MNIST_MACS = 25 * 32 * 28 * 28 + 25 * 32 * 64 * 14 * 14 + 64 * 7 * 7 * 1024 + 1024 * 10
 TINY_PARAMS = 3 * 3 * 3 * 8 + 8 + 8 * 4 + 4
@@ -341,7 +344,8 @@ def test_baseline_update_then_growth_detection(cli_here, tmp_path):
     assert data["schema"] == "cnnscope.baseline/1"
     assert data["models"]["lenet5"] == {"input_shape": [1, 1, 28, 28], "params": LENET_PARAMS, "macs": LENET_MACS,
                                         "flops": 2 * LENET_MACS, "size_bytes": LENET_BYTES,
-                                        "activation_bytes": data["models"]["lenet5"]["activation_bytes"]}
+                                        "activation_bytes": data["models"]["lenet5"]["activation_bytes"],
+                                        "peak_memory_bytes": LENET_BYTES + LENET_PEAK}
     assert data["models"]["tiny.py:build"]["params"] == TINY_PARAMS
     # stable, sorted, diff-friendly: keys sorted at every level, shapes on one line, newline at the end
     assert text == render_baseline(data["models"]) and text.endswith("}\n")
@@ -354,7 +358,8 @@ def test_baseline_update_then_growth_detection(cli_here, tmp_path):
     data["models"]["lenet5"]["params"] = 58_000
     (proj / "sizes.json").write_text(json.dumps(data))
     code, out, err = cli_here("check", cwd=proj)
-    assert code == 1 and "1 of 10 checks failed: lenet5 params growth" in err, (out, err)
+    # 2 models × 6 growth checks (params, macs, flops, size, activations, peak memory)
+    assert code == 1 and "1 of 12 checks failed: lenet5 params growth" in err, (out, err)
     row = next(line for line in out.splitlines() if line.startswith("params"))
     assert re.search(r"58K \(\+6\.4%\)\s+GREW$", row), row
     # … and passes when 7 % growth is allowed (limit 58,000 × 1.07 = 62,060)

@@ -96,12 +96,13 @@ def test_unknown_column_is_one_line(shared):
 
 
 def test_lenet5_all_columns():
-    """lenet5 (by hand): conv1 5×5, 1 → 6 channels: 156 params = 0.25% of 61,706."""
+    """lenet5 (by hand): conv1 5×5, 1 → 6 channels: 156 params = 0.25% of 61,706; while it runs its
+    input (1·28·28·4 = 3,136 B) and output (6·28·28·4 = 18,816 B) are alive: 21,952 B."""
     code, out, err = run_inprocess("summary", "lenet5", "-c", "all")
     assert code == 0, err
     conv = next(line.split() for line in out.splitlines() if line.lstrip("│├└─ ").startswith("0 ")
                 and "Conv2d" in line)
-    assert conv[2:] == ["1×1×28×28", "1×6×28×28", "5×5", "156", "0.25%", "yes", "118K", "5", "/1"]
+    assert conv[2:] == ["1×1×28×28", "1×6×28×28", "5×5", "156", "0.25%", "yes", "118K", "5", "/1", "22.0", "KB"]
 
 
 def test_explain_shared_module_keeps_one_call_and_all_calls_apart(shared):
