@@ -18,14 +18,19 @@ __all__ = ["summary", "sweep", "load_model", "save_model", "analyze", "compare",
            "factorize", "advise", "export_onnx", "CnnscopeError", "__version__"]
 
 
-def summary(model_or_spec, input_size=None, weights=None, batch_size: int = 1, trust_code=False, dtype=None):
+def summary(model_or_spec, input_size=None, weights=None, batch_size: int = 1, trust_code=False, dtype=None,
+            training=False, optimizer="sgd", conventions=False):
     """Analyse ``model_or_spec`` (nn.Module or MODEL string) on meta tensors; returns a Summary.
 
     ``trust_code``: an artifact whose base is user code runs it only when this allows it (``True``
     for the code file beside the artifact, or a list of files/modules); see the README's Security.
     An ``.onnx`` path is read as ``cnnscope summary model.onnx`` reads it (its weights are the file's).
     ``dtype`` ("float16", "bfloat16", "int8", "float32"): give the bytes as they would be in that
-    precision, without converting anything (see :mod:`cnnscope.analysis.precision`)."""
+    precision, without converting anything (see :mod:`cnnscope.analysis.precision`). ``training``:
+    record in train mode with autograd and add one step's cost with ``optimizer`` (sgd, adam, adamw,
+    sgd-nomomentum): backward MACs and training memory (see :mod:`cnnscope.analysis.training`).
+    ``conventions``: add what torchvision, fvcore, thop, ptflops, torchinfo and FlopCounterMode would
+    report for the same graph, with the op-class breakdown (see :mod:`cnnscope.analysis.conventions`)."""
     import os
 
     from .analysis.summary import summary as _summary
@@ -36,16 +41,17 @@ def summary(model_or_spec, input_size=None, weights=None, batch_size: int = 1, t
             from .errors import CnnscopeError
 
             raise CnnscopeError("an ONNX file carries its weights; drop --weights for it")
-        if dtype is not None:
+        if dtype is not None or training or conventions:
             from .errors import CnnscopeError
 
-            raise CnnscopeError("an ONNX file stores its own dtypes: drop the dtype what-if for it (quantize the "
-                                "PyTorch model's summary instead)")
+            raise CnnscopeError("an ONNX file is analysed for inference in its own dtypes: drop the dtype what-if, "
+                                "training and conventions for it (ask the PyTorch model instead)")
         from .export.onnx_summary import onnx_summary
 
         return onnx_summary(model_or_spec, input_size=input_size, batch_size=batch_size)
     with trusting(trust_code):
-        return _summary(model_or_spec, input_size=input_size, weights=weights, batch_size=batch_size, dtype=dtype)
+        return _summary(model_or_spec, input_size=input_size, weights=weights, batch_size=batch_size, dtype=dtype,
+                        training=training, optimizer=optimizer, conventions=conventions)
 
 
 def sweep(model_or_spec, sizes, weights=None, batch_size: int = 1, trust_code=False, dtype=None, progress=None):

@@ -128,19 +128,21 @@ def input_chw(name: str, model: nn.Module, input_size: Any, default: Any = None)
 
 
 def analyze(model_or_spec: nn.Module | str | ModelSource, input_size: Any = None, weights: str | None = None,
-            batch_size: int = 1) -> Analysis:
+            batch_size: int = 1, training: bool = False) -> Analysis:
     """Build ``model_or_spec`` on meta tensors and record its forward pass once.
 
     The result is the same whatever autograd mode the caller is in (``torch.inference_mode()``,
-    ``no_grad`` or grad-enabled): the recording always runs in plain no-grad mode.
+    ``no_grad`` or grad-enabled): the recording always runs in plain no-grad mode — or, with
+    ``training``, in train mode with autograd on (cnnscope's own meta copy is put in train mode; the
+    caller's model is untouched), which the training cost (:mod:`.training`) reads.
     """
     import torch
 
     with torch.inference_mode(False), torch.no_grad():
-        return _analyze(model_or_spec, input_size, weights, batch_size)
+        return _analyze(model_or_spec, input_size, weights, batch_size, training)
 
 
-def _analyze(model_or_spec, input_size, weights, batch_size) -> Analysis:
+def _analyze(model_or_spec, input_size, weights, batch_size, training=False) -> Analysis:
     import torch
 
     from ..graph.tracer import trace
@@ -168,7 +170,9 @@ def _analyze(model_or_spec, input_size, weights, batch_size) -> Analysis:
     input_size, batch_size = split_batch(model, input_size, batch_size)
     shape = (int(batch_size), *input_chw(name, model, input_size, default))
     example = torch.empty(shape, device="meta")
-    graph, out = trace(model, example, already_meta=True)
+    if training:
+        model.train()
+    graph, out = trace(model, example, already_meta=True, training=training)
     macs = annotate_macs(graph)
     graph.totals["macs"] = macs
     return Analysis(name, src, model, graph, shape, out, nonzero, uncounted_ops(graph))

@@ -45,6 +45,8 @@ class LayerRow:
     per_call: list[CallRow] = field(default_factory=list)    # filled only when calls > 1
     #: the most activation bytes alive while its first call ran (liveness: analysis.memory); None for ONNX
     live_bytes: int | None = None
+    #: backward MACs of every call (input and weight gradients: analysis.training); None unless --training
+    backward_macs: int | None = None
 
 
 @dataclass
@@ -90,6 +92,10 @@ class Summary:
     uncounted_ops: list[dict] = field(default_factory=list)
     #: the precision what-if the bytes are given in (None: the model's own dtypes)
     dtype: str | None = None
+    #: one training step (analysis.training.TrainingCost.to_dict()); None unless recorded for training
+    training: dict | None = None
+    #: every peer's count of this graph (analysis.conventions.convention_counts); None unless asked
+    conventions: dict | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -100,6 +106,8 @@ class Summary:
             "layers": [asdict(r) for r in self.layers],
             "uncounted_ops": [dict(u) for u in self.uncounted_ops],
             "dtype": self.dtype,
+            "training": self.training,
+            "conventions": self.conventions,
         }
 
     def __str__(self) -> str:
@@ -171,10 +179,19 @@ def _call_macs(graph, call) -> int:
                if n.kind == "op" and n.macs and (n.scope == call.name or n.scope.startswith(prefix)))
 
 
-def build_summary(analysis: Analysis, receptive_field: bool = True, dtype: str | None = None) -> Summary:
+def build_summary(analysis: Analysis, receptive_field: bool = True, dtype: str | None = None,
+                  optimizer: str = "sgd", conventions: bool = False) -> Summary:
     """The summary of one recorded forward. ``dtype`` (float32, float16, bfloat16, int8): report weight
-    and activation bytes as they would be in that precision (see :mod:`.precision`); counts are unchanged."""
+    and activation bytes as they would be in that precision (see :mod:`.precision`); counts are unchanged.
+    A training recording (``analyze(..., training=True)``) adds the cost of one training step with
+    ``optimizer`` (see :mod:`.training`); ``conventions`` adds every peer tool's count of the same graph
+    (see :mod:`.conventions`)."""
     check_dtype(dtype)
+    cost = None
+    if analysis.graph.training:
+        from .training import training_cost
+
+        cost = training_cost(analysis, optimizer)
     itemsize = activation_itemsize(dtype) if dtype else None
     graph = analysis.graph
     model = analysis.model
@@ -213,7 +230,8 @@ def build_summary(analysis: Analysis, receptive_field: bool = True, dtype: str |
             name, info.type, info.depth, first.output_shape, info.params, macs_by_module.get(name, 0),
             first.receptive_field, input_shape=first.input_shape, kernel_shape=_kernel_shape(model, name),
             trainable=_trainable(info), params_percent=100.0 * info.params / root.params if root.params else 0.0,
-            calls=len(calls), per_call=calls if len(calls) > 1 else [], live_bytes=first.live_bytes))
+            calls=len(calls), per_call=calls if len(calls) > 1 else [], live_bytes=first.live_bytes,
+            backward_macs=cost.backward_by_module.get(name, 0) if cost is not None else None))
 
     param_bytes, buffer_bytes = weight_bytes(model, graph, dtype)
     activation_bytes = written_bytes(graph, itemsize)
@@ -224,11 +242,19 @@ def build_summary(analysis: Analysis, receptive_field: bool = True, dtype: str |
                     activation_bytes, rf_total, input_bytes=input_bytes, nonzero_params=analysis.nonzero_params,
                     peak_activation_bytes=memory.peak_bytes, peak_at=memory.to_dict()["at"])
     return Summary(analysis.name, list(analysis.input_shape), totals, rows, analysis, list(analysis.uncounted),
-                   dtype=dtype)
+                   dtype=dtype, training=cost.to_dict() if cost is not None else None,
+                   conventions=_conventions(analysis) if conventions else None)
+
+
+def _conventions(analysis: Analysis) -> dict:
+    from .conventions import convention_counts
+
+    return convention_counts(analysis)
 
 
 def summary(model_or_spec, input_size=None, weights: str | None = None, batch_size: int = 1,
-            dtype: str | None = None) -> Summary:
+            dtype: str | None = None, training: bool = False, optimizer: str = "sgd",
+            conventions: bool = False) -> Summary:
     """Analyse a model (an ``nn.Module`` or any MODEL string) without allocating its weights.
 
     >>> s = summary("resnet50")
@@ -237,5 +263,9 @@ def summary(model_or_spec, input_size=None, weights: str | None = None, batch_si
     from .engine import analyze
 
     check_dtype(dtype)
-    return build_summary(analyze(model_or_spec, input_size=input_size, weights=weights, batch_size=batch_size),
-                         dtype=dtype)
+    if training:
+        from .training import check_optimizer
+
+        check_optimizer(optimizer)
+    return build_summary(analyze(model_or_spec, input_size=input_size, weights=weights, batch_size=batch_size,
+                                 training=training), dtype=dtype, optimizer=optimizer, conventions=conventions)

@@ -111,6 +111,9 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
     Metric("peak-memory-mb", MAX, "bytes", "peak_memory_bytes",
            "inference peak memory: params + buffers + the activations alive at once (tensor liveness), "
            "batch included, e.g. 200", True),
+    Metric("train-memory-mb", MAX, "bytes", "train_memory_bytes",
+           "training memory with SGD (momentum): params + grads + optimizer state + activations saved for the "
+           "backward, batch included, e.g. 500", False),
     Metric("rf", MIN, "pixels", "rf", "receptive field of the last spatial map, pixels: 200 or 200x100", False),
     Metric("uncounted-ops", MAX, "count", "uncounted_ops",
            "op calls that count 0 MACs only because no formula knows them (0: --fail-on-uncounted)", False),

@@ -86,6 +86,7 @@ def measure(summary: dict[str, Any], file_path: str | None = None) -> dict[str, 
         "file_bytes": os.path.getsize(file_path) if file_path and os.path.isfile(file_path) else None,
         "activation_bytes": int(t["activation_bytes"]) if t.get("activation_bytes") is not None else None,
         "peak_memory_bytes": int(t["peak_memory_bytes"]) if t.get("peak_memory_bytes") is not None else None,
+        "train_memory_bytes": int(summary["training"]["memory_bytes"]) if summary.get("training") else None,
         "rf": t.get("receptive_field"),
         "uncounted_ops": sum(int(u["count"]) for u in summary.get("uncounted_ops") or []),
     }
@@ -109,8 +110,9 @@ def resolve_target(target: CheckTarget):
         raise _in_context(target, e) from None
 
 
-def summarise_target(target: CheckTarget, src, receptive_field: bool) -> dict[str, Any]:
-    """The summary dict of one target: one recorded graph (or one ONNX read)."""
+def summarise_target(target: CheckTarget, src, receptive_field: bool, training: bool = False) -> dict[str, Any]:
+    """The summary dict of one target: one recorded graph (or one ONNX read); ``training``: recorded in
+    train mode with autograd, adding the training cost (an ONNX file has none: that budget is bad input)."""
     if src.kind == "onnx":
         from ..export.onnx_summary import onnx_summary
 
@@ -118,7 +120,7 @@ def summarise_target(target: CheckTarget, src, receptive_field: bool) -> dict[st
     from ..analysis.engine import analyze
     from ..analysis.summary import build_summary
 
-    analysis = analyze(src, input_size=target.input_size, batch_size=target.batch_size)
+    analysis = analyze(src, input_size=target.input_size, batch_size=target.batch_size, training=training)
     analysis.name = target.name
     return build_summary(analysis, receptive_field=receptive_field).to_dict()
 
@@ -132,8 +134,9 @@ def check_target(target: CheckTarget, src=None) -> ModelReport:
     src = src if src is not None else resolve_target(target)
     start = time.perf_counter()
     needs_rf = any(b.metric.name == "rf" for b in target.budgets)
+    needs_training = any(b.metric.name == "train-memory-mb" for b in target.budgets)
     try:
-        summary = summarise_target(target, src, receptive_field=needs_rf)
+        summary = summarise_target(target, src, receptive_field=needs_rf, training=needs_training)
         metrics = measure(summary, src.path)
         for b in target.budgets:            # --max-macs-at 640=40G: one more recording, at that size
             if b.metric.at_size:

@@ -79,6 +79,8 @@ def check(models, config_path, fail_on_uncounted, input_size, weights, batch_siz
       --max-activation-mb 50  bytes written by one forward, batch included
       --max-peak-memory-mb 200  params + buffers + activations alive at once
                               (inference peak, from tensor liveness)
+      --max-train-memory-mb 500 params + grads + SGD momentum + saved activations
+      --max-macs-at 640=40G   MACs at another input size
       --min-rf 200            receptive field: both axes ≥ 200 px (or HxW per axis)
       --fail-on-uncounted     no op may count 0 MACs for want of a formula
 

@@ -30,12 +30,24 @@ def _columns(ctx, param, value):
                    "'all' for every one, 'default' for output,params,macs,rf. JSON and CSV always carry every "
                    "field.")
 @click.option("--no-rf", is_flag=True, help="Skip the receptive-field columns.")
+@click.option("--training", is_flag=True,
+              help="Also the cost of one training step: backward MACs per layer (input and weight gradients, "
+                   "only those needed) and training memory = params + grads + optimizer state + activations "
+                   "saved for the backward. Recorded in train mode with autograd, on meta tensors.")
+@click.option("--optimizer", type=click.Choice(["sgd", "sgd-nomomentum", "adam", "adamw"]), default="sgd",
+              show_default=True, help="With --training: the optimizer whose state is counted (sgd: one momentum "
+                                      "buffer per parameter; adam/adamw: two).")
+@click.option("--conventions", is_flag=True,
+              help="Also what each peer tool reports for this model (torchvision _ops, 2×MAC FLOPs, "
+                   "FlopCounterMode, fvcore, thop, ptflops aten backend, torchinfo), reproduced from the same "
+                   "graph by their own rules, with the op-class breakdown that explains the differences.")
 @click.option("--dtype", type=click.Choice(["float32", "float16", "bfloat16", "int8"]), default=None,
               help="Give weight and activation bytes as they would be in this precision; nothing is converted. "
                    "int8: conv/linear weights 1 B + a float32 scale and int8 zero point per output channel, "
                    "biases int32, other weights float32, activations 1 B.")
 @output_option
-def summary(model, weights, input_size, batch_size, fmt, depth, columns, no_rf, dtype, output):
+def summary(model, weights, input_size, batch_size, fmt, depth, columns, no_rf, training, optimizer, conventions,
+            dtype, output):
     """Per-layer params, MACs, output shapes and receptive field of MODEL.
 
     \b
@@ -53,27 +65,36 @@ def summary(model, weights, input_size, batch_size, fmt, depth, columns, no_rf, 
       cnnscope summary resnet18 --columns input,output,kernel,params,params%,trainable --depth 3
       cnnscope summary mobilenet_v2 --columns default,live --depth 1
       cnnscope summary resnet50 --dtype int8 --depth 0
+      cnnscope summary resnet18 --training --optimizer adam --depth 1
+      cnnscope summary resnet50 --conventions --depth 0       # 4.09G here, 4.11G fvcore, 4.13G thop…
       cnnscope summary resnet50 --input-size 224,320,448,640     # one row per size
       cnnscope summary regnet_y_128gf --weights IMAGENET1K_SWAG_E2E_V1
       cnnscope summary mymodels.py:build --input-size 1x64x64 --format json -o s.json
       cnnscope summary model.onnx
     """
+    from ..errors import CnnscopeError
     from ..report.render import render
 
     if input_size and "," in input_size:
+        if training or conventions:
+            raise CnnscopeError(f"{'--training' if training else '--conventions'} applies to one input size; drop "
+                                f"it from the sweep")
         _sweep(model, weights, input_size, batch_size, fmt, depth, columns, no_rf, dtype, output)
         return
     if model.lower().endswith(".onnx"):
         from .. import summary as run_summary
 
         data = run_summary(model, input_size=input_size, weights=weights, batch_size=batch_size,
-                           dtype=dtype).to_dict()
+                           dtype=dtype, training=training, conventions=conventions).to_dict()
     else:
         from ..analysis.engine import analyze
         from ..analysis.summary import build_summary
 
-        data = build_summary(analyze(model, input_size=input_size, weights=weights, batch_size=batch_size),
-                             receptive_field=not no_rf, dtype=dtype).to_dict()
+        data = build_summary(analyze(model, input_size=input_size, weights=weights, batch_size=batch_size,
+                                     training=training), receptive_field=not no_rf, dtype=dtype,
+                             optimizer=optimizer, conventions=conventions).to_dict()
+        if training and columns is not None and not _columns_given():
+            columns = (*columns, "bwd")
     emit(render(data, fmt, depth, columns), output)
 
 

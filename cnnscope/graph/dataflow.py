@@ -31,6 +31,7 @@ class Value:
     itemsize: int
     producer: int                 # index of the node that produced it
     output_index: int = 0
+    requires_grad: bool = False   # only recorded for a training graph (see tracer.trace(training=True))
 
     @property
     def numel(self) -> int:
@@ -103,6 +104,8 @@ class Graph:
     outputs: list[int]
     param_values: dict[str, int]  # parameter/buffer name -> value id
     totals: dict[str, int] = field(default_factory=dict)
+    training: bool = False        # recorded in train mode with autograd on
+    saved: list[int] = field(default_factory=list)    # training: value ids autograd saved for the backward
 
     def shape(self, ref: ValueRef | int) -> tuple[int, ...]:
         return self.values[ref.id if isinstance(ref, ValueRef) else ref].shape

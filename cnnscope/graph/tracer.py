@@ -69,6 +69,7 @@ class _Recorder(TorchDispatchMode):
         self.calls: list[ModuleCall] = []
         self.open_calls: list[ModuleCall] = []
         self.param_values: dict[str, int] = {}
+        self.saved: dict[int, None] = {}    # value ids autograd saved for the backward (training), in order
 
     # -- values -------------------------------------------------------------------------------
     def _new_value(self, t: torch.Tensor, producer: int, index: int = 0) -> int:
@@ -184,12 +185,16 @@ def _module_infos(model: nn.Module) -> dict[str, ModuleInfo]:
 
 
 def trace(model: nn.Module, example_inputs: tuple[torch.Tensor, ...] | torch.Tensor,
-          *, already_meta: bool = False) -> tuple[Graph, Any]:
+          *, already_meta: bool = False, training: bool = False) -> tuple[Graph, Any]:
     """Run ``model`` once on meta tensors and record what happened.
 
     ``example_inputs`` are real or meta tensors (only their shapes and dtypes matter). Returns the
     graph and the (meta) output. The model must already be on meta when ``already_meta`` is set;
     otherwise a meta shadow is made so the caller's model is untouched.
+
+    ``training``: record with autograd on (the caller puts the model in train mode), so every value
+    knows whether it requires a gradient and ``graph.saved`` lists the values autograd saved for the
+    backward (through ``torch.autograd.graph.saved_tensors_hooks``).
     """
     from .meta_build import meta_shadow
 
@@ -215,7 +220,7 @@ def trace(model: nn.Module, example_inputs: tuple[torch.Tensor, ...] | torch.Ten
 
         strip_user_hooks(model)      # cnnscope's own meta model: the user's hooks never see its tensors
     with _without_global_hooks():
-        return _record(model, inputs, rec)
+        return _record(model, inputs, rec, training)
 
 
 #: torch's tables of hooks registered for every module (register_module_forward_hook & co.)
@@ -241,11 +246,28 @@ def _without_global_hooks():
             table.update(content)
 
 
-def _record(model: nn.Module, inputs: tuple, rec: "_Recorder") -> tuple[Graph, Any]:
+def _autograd(rec: "_Recorder", training: bool):
+    """no_grad for inference; for training, grad on and every tensor autograd saves noted."""
+    if not training:
+        return torch.no_grad()
+    stack = contextlib.ExitStack()
+    stack.enter_context(torch.enable_grad())
+
+    def pack(t):
+        vid = rec.value_of.get(id(t))
+        if vid is not None:
+            rec.saved.setdefault(vid, None)
+        return t
+
+    stack.enter_context(torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t))
+    return stack
+
+
+def _record(model: nn.Module, inputs: tuple, rec: "_Recorder", training: bool = False) -> tuple[Graph, Any]:
     pre = nn.modules.module.register_module_forward_pre_hook(rec.pre_hook)
     post = nn.modules.module.register_module_forward_hook(rec.post_hook, always_call=True)
     try:
-        with warnings.catch_warnings(), torch.no_grad(), rec:
+        with warnings.catch_warnings(), _autograd(rec, training), rec:
             warnings.simplefilter("ignore")
             out = model(*inputs)
     except CnnscopeError:
@@ -278,6 +300,11 @@ def _record(model: nn.Module, inputs: tuple, rec: "_Recorder") -> tuple[Graph, A
     flat_out, _ = tree_flatten(out)
     output_ids = [rec.value_of[id(t)] for t in flat_out if isinstance(t, torch.Tensor) and id(t) in rec.value_of]
     graph = Graph(rec.nodes, rec.values, rec.calls, _module_infos(model), rec.input_ids, output_ids, rec.param_values)
+    if training:
+        for vid, t in enumerate(rec.keep):          # autograd marks outputs after dispatch: read them now
+            rec.values[vid].requires_grad = bool(t.requires_grad)
+        graph.saved = list(rec.saved)
+        graph.training = True
     return graph, out
 
 

@@ -75,6 +75,7 @@ COLUMNS: dict[str, tuple[str, Callable[[dict], str], str]] = {
     "macs": ("MACs", lambda r: human_count(r["macs"]) if r["macs"] else "-", "right"),
     "rf": ("RF /jump", lambda r: format_rf(r.get("receptive_field")), "right"),
     "live": ("Live mem", lambda r: human_bytes(r.get("live_bytes")), "right"),
+    "bwd": ("Bwd MACs", lambda r: "-" if not r.get("backward_macs") else human_count(r["backward_macs"]), "right"),
 }
 #: what the table shows without ``--columns``
 DEFAULT_COLUMNS = ("output", "params", "macs", "rf")
@@ -233,6 +234,10 @@ def render_table(data: dict, depth: int | None = None, columns: tuple[str, ...] 
     ]
     if t.get("peak_activation_bytes") is not None:
         lines.append(_peak_line(t))
+    if data.get("training"):
+        lines += _training_lines(data["training"])
+    if data.get("conventions"):
+        lines += _convention_lines(data["conventions"])
     if t.get("estimated_total_bytes", -1) >= 0:
         lines.append(f"Est. total:  {human_bytes(t['estimated_total_bytes']):>16}   (input "
                      f"{human_bytes(t.get('input_bytes', 0))} + activations + params + buffers: every activation "
@@ -273,6 +278,36 @@ def _rf_sentence(rf: Any) -> str:
             + (" (misaligned merge)" if rf.get("misaligned") else "")
             + (" (approximate)" if rf.get("approximate") else "")
             + " (the last feature map before the network becomes global)")
+
+
+#: how each convention's row is labelled
+CONVENTION_LABELS = {"torchvision": "torchvision _ops (= cnnscope)", "2xmac": "2×MAC FLOPs",
+                     "flopcountermode": "FlopCounterMode", "fvcore": "fvcore", "thop": "thop",
+                     "ptflops-aten": "ptflops (aten)", "torchinfo": "torchinfo mult-adds"}
+
+
+def _convention_lines(conv: dict) -> list[str]:
+    b = conv["breakdown"]
+    lines = ["", "Conventions (the same graph, each tool's rules; ratio to cnnscope's MACs):"]
+    for name, c in conv["conventions"].items():
+        ratio = "-" if c["ratio"] is None else f"{c['ratio']:.4f}"
+        lines.append(f"  {CONVENTION_LABELS.get(name, name):<30} {c['value']:>18,} {c['unit']:<5}  ×{ratio:<7} "
+                     f"{c['note']}")
+    lines.append(f"  breakdown: conv {human_count(b['conv_macs'])} MACs, matrix products {human_count(b['matmul_macs'])}, "
+                 f"attention {human_count(b['attention_macs'])}; batch norm {human_count(b['batch_norm_elements'])} "
+                 f"elements, other norms {human_count(b['other_norm_elements'])}; bias additions "
+                 f"{human_count(b['bias_elements'])}; adaptive pooling {human_count(b['adaptive_pool_input_elements'])} "
+                 f"elements in")
+    return lines + [""]
+
+
+def _training_lines(tr: dict) -> list[str]:
+    mem = (f"params {human_bytes(tr['param_bytes'])} + grads {human_bytes(tr['grad_bytes'])} + {tr['optimizer']} "
+           f"state {human_bytes(tr['optimizer_state_bytes'])} + saved activations "
+           f"{human_bytes(tr['saved_activation_bytes'])}")
+    return [f"Training:    {tr['step_macs']:>16,}  MACs a step = forward {human_count(tr['forward_macs'])} + backward "
+            f"{human_count(tr['backward_macs'])} (input and weight gradients that are needed)",
+            f"Train mem:   {human_bytes(tr['memory_bytes']):>16}   = {mem} (no backward temporaries or workspace)"]
 
 
 def _peak_line(t: dict) -> str:

@@ -49,3 +49,19 @@ def test_macs_at_in_the_config(tmp_path):
 def test_malformed_macs_at(value, words):
     code, out, err = _check("resnet18", "--max-macs-at", value)
     assert_one_line_error(code, out, err, contains=words)
+
+
+#: what a lenet5 training step keeps for the backward (bytes, by hand): conv1's input 3,136; conv1's
+#: output, which ReLU(inplace) and the max-pool save (one storage) 18,816; the pool's int64 indices
+#: 9,408; conv2's input 4,704; its ReLU'd output 6,400 and the second pool's indices 3,200; fc1's input
+#: (a view of the pooled 1,600); the fc ReLUs' outputs 480 and 336
+LENET_SAVED = 3_136 + 18_816 + 9_408 + 4_704 + 6_400 + 3_200 + 1_600 + 480 + 336
+
+
+def test_train_memory_budget():
+    """SGD with momentum: params + grads + one momentum buffer = 3 × 61,706 × 4 B, plus what is saved."""
+    expected = 3 * 61_706 * 4 + LENET_SAVED
+    code, out, err = _check("lenet5", "--max-train-memory-mb", f"{expected - 1}B", "-f", "json")
+    assert code == 1, err
+    assert json.loads(out)["models"][0]["metrics"]["train_memory_bytes"] == expected == 788_552
+    assert _check("lenet5", "--max-train-memory-mb", f"{expected}B")[0] == 0
