@@ -6,7 +6,8 @@ Measured on CPU with ``torch.profiler(profile_memory=True)`` (see
 what an op frees before it returns (oneDNN's reordered weights and outputs: backend workspace, which
 the prediction does not model). On CUDA, when present, ``torch.cuda.max_memory_allocated`` around the
 forward (weights excluded). torchinfo's "Forward/backward pass size" keeps every activation (and
-doubles them for a backward): the upper bound users are shown today.
+doubles them for a backward): the upper bound users are shown today. Training: the activations
+autograd saves, predicted vs what a real train-mode forward keeps allocated.
 """
 from __future__ import annotations
 
@@ -42,6 +43,35 @@ def _cuda_peak(model, x) -> int | None:
     return int(peak)
 
 
+def _retained_by_train_forward(model, x) -> int:
+    """Bytes a real train-mode forward leaves allocated (autograd's saved tensors + the output): the
+    profiler's allocations that have no matching free."""
+    from torch.profiler import ProfilerActivity, profile
+
+    model.train()
+    model(x)
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        y = model(x)
+    events = []
+
+    def walk(node):
+        if type(node.extra_fields).__name__ == "_ExtraFields_Allocation":
+            events.append((node.start_time_ns, node.extra_fields.alloc_size, node.extra_fields.ptr))
+        for c in node.children:
+            walk(c)
+
+    for root in prof.profiler.kineto_results.experimental_event_tree():
+        walk(root)
+    live = {}
+    for _, size, ptr in sorted(events):
+        if size > 0:
+            live[ptr] = size
+        else:
+            live.pop(ptr, None)
+    model.eval()
+    return sum(live.values()) + x.nbytes - y.nbytes
+
+
 def bench_model(name: str) -> dict:
     import torch
     import torchvision
@@ -59,6 +89,10 @@ def bench_model(name: str) -> dict:
            "peak_at": s.totals.peak_at, "measured_total": measured["total"], "measured_tensors": measured["tensors"],
            "written": s.totals.activation_bytes, "predict_s": predict_s,
            "torchinfo_pass": _torchinfo_pass_bytes(model, tuple(s.input_shape)), "cuda": _cuda_peak(model, x)}
+    train = cnnscope.summary(name, training=True).training
+    row["train_saved_predicted"] = train["saved_activation_bytes"]
+    row["train_saved_measured"] = _retained_by_train_forward(model, x)
+    row["train_memory_sgd"] = train["memory_bytes"]
     row["ratio_tensors"] = row["predicted"] / row["measured_tensors"]
     row["ratio_total"] = row["predicted"] / row["measured_total"]
     return row
@@ -85,4 +119,12 @@ def markdown(results: dict) -> str:
         out.append(f"| {r['model']} | {mb(r['predicted'])} | {mb(r['measured_tensors'])} | {r['ratio_tensors']:.3f} | "
                    f"{mb(r['measured_total'])} | {r['ratio_total']:.3f} | {mb(r['cuda'])} | {mb(r['written'])} | "
                    f"{mb(r['torchinfo_pass'])} | {at.get('module', '')} ({at.get('op', '')}) |")
+    out += ["", "Training (one SGD-momentum step, batch 1): activations autograd saves for the backward, predicted "
+               "from the train-mode meta recording vs what a real train-mode CPU forward leaves allocated "
+               "(profiler allocations without a free, minus the output, plus the input); and the whole training "
+               "memory (params + grads + momentum + saved).", "",
+            "| model | saved predicted MB | saved measured MB | ratio | training memory MB |", "|---|---:|---:|---:|---:|"]
+    for r in results["memory"]["rows"]:
+        out.append(f"| {r['model']} | {mb(r['train_saved_predicted'])} | {mb(r['train_saved_measured'])} | "
+                   f"{r['train_saved_predicted'] / r['train_saved_measured']:.3f} | {mb(r['train_memory_sgd'])} |")
     return "\n".join(out) + "\n"
