@@ -279,9 +279,10 @@ def _record(model: nn.Module, inputs: tuple, rec: "_Recorder", training: bool = 
     except (RuntimeError, TypeError, ValueError, AssertionError, IndexError) as e:
         msg = str(e).splitlines()[0] if str(e) else type(e).__name__
         where = rec.scope[-1] or "the model"
+        fix = ("train-mode batch norm needs more than one value per channel: use --batch-size 2 or more"
+               if "more than 1 value per channel" in msg else "check --input-size (and the channel count)")
         raise CnnscopeError(
-            f"forward failed in {where} for input {tuple(inputs[0].shape)}: {msg[:200]}; "
-            f"check --input-size (and the channel count)") from None
+            f"forward failed in {where} for input {tuple(inputs[0].shape)}: {msg[:200]}; {fix}") from None
     except RecursionError:
         raise CnnscopeError("the model nests too deeply to analyse (Python's recursion limit was reached in its "
                             "forward)") from None

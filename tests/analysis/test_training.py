@@ -125,3 +125,12 @@ def test_cli_training_bad_input(args, words):
     from tests.conftest import assert_one_line_error
 
     assert_one_line_error(*run_inprocess("summary", "resnet18", *args), contains=words)
+
+
+def test_train_mode_batch_norm_on_one_value_says_use_a_bigger_batch():
+    """Train-mode batch norm on 1×1 maps at batch 1 fails in PyTorch too (inception_v3's aux head): the
+    error names the fix; at batch 2 it records."""
+    net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.AdaptiveAvgPool2d(1), nn.BatchNorm2d(4))
+    with pytest.raises(cnnscope.CnnscopeError, match="more than one value per channel.*batch"):
+        cnnscope.summary(net, input_size=(3, 8, 8), training=True)
+    assert cnnscope.summary(net, input_size=(2, 3, 8, 8), training=True).training["backward_macs"] == 2 * 108 * 36
