@@ -43,41 +43,12 @@ def _cuda_peak(model, x) -> int | None:
     return int(peak)
 
 
-def _retained_by_train_forward(model, x) -> int:
-    """Bytes a real train-mode forward leaves allocated (autograd's saved tensors + the output): the
-    profiler's allocations that have no matching free."""
-    from torch.profiler import ProfilerActivity, profile
-
-    model.train()
-    model(x)
-    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
-        y = model(x)
-    events = []
-
-    def walk(node):
-        if type(node.extra_fields).__name__ == "_ExtraFields_Allocation":
-            events.append((node.start_time_ns, node.extra_fields.alloc_size, node.extra_fields.ptr))
-        for c in node.children:
-            walk(c)
-
-    for root in prof.profiler.kineto_results.experimental_event_tree():
-        walk(root)
-    live = {}
-    for _, size, ptr in sorted(events):
-        if size > 0:
-            live[ptr] = size
-        else:
-            live.pop(ptr, None)
-    model.eval()
-    return sum(live.values()) + x.nbytes - y.nbytes
-
-
 def bench_model(name: str) -> dict:
     import torch
     import torchvision
 
     import cnnscope
-    from cnnscope.analysis.memory import profiled_peak
+    from cnnscope.analysis.memory import profiled_peak, profiled_saved
 
     t0 = time.perf_counter()
     s = cnnscope.summary(name)
@@ -91,7 +62,7 @@ def bench_model(name: str) -> dict:
            "torchinfo_pass": _torchinfo_pass_bytes(model, tuple(s.input_shape)), "cuda": _cuda_peak(model, x)}
     train = cnnscope.summary(name, training=True).training
     row["train_saved_predicted"] = train["saved_activation_bytes"]
-    row["train_saved_measured"] = _retained_by_train_forward(model, x)
+    row["train_saved_measured"] = profiled_saved(model, (x,))
     row["train_memory_sgd"] = train["memory_bytes"]
     row["ratio_tensors"] = row["predicted"] / row["measured_tensors"]
     row["ratio_total"] = row["predicted"] / row["measured_total"]

@@ -17,9 +17,10 @@ that count per module through forward hooks), written from its source code:
   average pooling 1 × its input elements, nearest/bilinear upsampling 1 × / 4 × the output elements;
   ``scaled_dot_product_attention`` has no handler (0).
 - **thop** (``thop.profile``, module hooks): a conv ``out × C_in/g · K`` (no bias), a linear
-  ``in_features × out``, a norm module ``4 × elements`` with affine (2 without), adaptive/plain average
-  pooling modules ``(kernel + 1) × out``; activations, max pooling, functional ops and modules without
-  a rule (``nn.MultiheadAttention``) count 0.
+  ``in_features × out``, a batch/layer/instance norm module ``4 × elements`` with affine (2 without),
+  an adaptive average pool ``(kernel + 1) × out``, an average pool ``out``, an ``nn.Upsample`` 1 ×
+  (nearest) or 11 × (bilinear) its output; activations, max pooling, group norm, functional ops and
+  modules without a rule (``nn.MultiheadAttention``) count 0 (other upsampling modes: not reproduced).
 - **ptflops** with ``backend="aten"``: conv and matrix products plus one per element of each bias
   addition; CPU attention is not counted (the kernel is not in its list).
 - **torchinfo** (``total_mult_adds``, leaf modules that ran): a conv's weight and bias elements × output
@@ -149,8 +150,7 @@ def breakdown(graph: Graph, model=None) -> Breakdown:
         if model is not None:
             mod = model.get_submodule(call.name)
             params = {n: tuple(p.shape) for n, p in mod.named_parameters(recurse=False)}
-            extra = {"in_features": getattr(mod, "in_features", None), "affine": getattr(mod, "affine", None),
-                     "elementwise_affine": getattr(mod, "elementwise_affine", None)}
+            extra = {"in_features": getattr(mod, "in_features", None), "mode": getattr(mod, "mode", None)}
         else:
             extra = {}
         out = graph.values[call.outputs[0]].shape if call.outputs else ()
@@ -168,14 +168,16 @@ def _thop(b: Breakdown) -> int:
             total += n_out * math.prod(w[1:])          # thop 0.1.1 counts no bias addition
         elif kind == "Linear" and extra.get("in_features"):
             total += extra["in_features"] * n_out
-        elif kind.startswith(("BatchNorm", "LayerNorm", "GroupNorm", "InstanceNorm")):
+        elif kind.startswith(("BatchNorm", "LayerNorm", "InstanceNorm")):     # GroupNorm has no rule: 0
             affine = bool(params)
             total += 2 * math.prod(inp) * (2 if affine else 1)
-        elif kind.startswith(("AdaptiveAvgPool", "AvgPool")) and inp and out:
-            kernel = math.prod(i // o for i, o in zip(inp[2:], out[2:]) if o) if kind.startswith("Adaptive") else 0
-            if kind.startswith("AvgPool"):
-                continue            # rare in the zoo; thop's exact kernel rule is not reproduced
+        elif kind.startswith("AdaptiveAvgPool") and inp and out:
+            kernel = math.prod(i // o for i, o in zip(inp[2:], out[2:]) if o)
             total += (kernel + 1) * n_out
+        elif kind.startswith("AvgPool"):
+            total += n_out
+        elif kind == "Upsample":
+            total += {"nearest": 1, "bilinear": 11}.get(extra.get("mode"), 0) * n_out
     return total
 
 

@@ -134,17 +134,7 @@ def profiled_peak(model, inputs: tuple) -> dict[str, int]:
         model(*inputs)
         with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
             model(*inputs)
-    events: list[tuple[int, int, int, int]] = []      # (time, bytes (+alloc, −free), address, top-level op)
-
-    def walk(node, top: int) -> None:
-        if type(node.extra_fields).__name__ == "_ExtraFields_Allocation":
-            events.append((node.start_time_ns, node.extra_fields.alloc_size, node.extra_fields.ptr, top))
-        for child in node.children:
-            walk(child, top)
-
-    for i, root in enumerate(prof.profiler.kineto_results.experimental_event_tree()):
-        walk(root, i)
-    events.sort()
+    events = _allocation_events(prof)
     owner: dict[int, tuple[int, int]] = {}
     transient: set[tuple[int, int]] = set()
     for t, size, ptr, top in events:
@@ -164,3 +154,44 @@ def profiled_peak(model, inputs: tuple) -> dict[str, int]:
             tensors += size
             peak_tensors = max(peak_tensors, tensors)
     return {"total": peak_total + held, "tensors": peak_tensors + held}
+
+
+def _allocation_events(prof) -> list[tuple[int, int, int, int]]:
+    """The profiler's allocations in time order: (time, bytes (+alloc, −free), address, top-level op)."""
+    events: list[tuple[int, int, int, int]] = []
+
+    def walk(node, top: int) -> None:
+        if type(node.extra_fields).__name__ == "_ExtraFields_Allocation":
+            events.append((node.start_time_ns, node.extra_fields.alloc_size, node.extra_fields.ptr, top))
+        for child in node.children:
+            walk(child, top)
+
+    for i, root in enumerate(prof.profiler.kineto_results.experimental_event_tree()):
+        walk(root, i)
+    return sorted(events)
+
+
+def profiled_saved(model, inputs: tuple) -> int:
+    """Bytes a real train-mode CPU forward keeps for the backward: what it leaves allocated (the
+    profiler's allocations without a matching free) minus its output, plus the inputs (allocated
+    before, and saved by the first layer). The model is put in train mode and back in eval mode: pass
+    one of your own (tests and ``benchmarks/bench_memory.py`` do). The measurement of
+    :func:`cnnscope.analysis.training.saved_activation_bytes`."""
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+
+    model.train()
+    try:
+        model(*inputs)
+        with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+            out = model(*inputs)
+    finally:
+        model.eval()
+    live: dict[int, int] = {}
+    for _, size, ptr, _ in _allocation_events(prof):
+        if size > 0:
+            live[ptr] = size
+        else:
+            live.pop(ptr, None)
+    held = sum(x.nbytes for x in inputs if isinstance(x, torch.Tensor))
+    return sum(live.values()) + held - out.nbytes

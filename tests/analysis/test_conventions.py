@@ -34,6 +34,18 @@ def test_breakdown_and_rules_by_hand():
                  "thop": 16_472, "ptflops-aten": 14_426, "torchinfo": 14_442}
 
 
+def test_thop_module_rules_by_hand():
+    """4×8×8 input. AvgPool2d(2) → 64 outputs: 64; nearest ×2 upsampling → 1,024 outputs: 1,024;
+    bilinear: 11 · 1,024; GroupNorm: no rule, 0; LayerNorm(8) with affine: 4 · 256 (thop's own values
+    for these modules, measured with thop 0.1.1)."""
+    cases = [(nn.AvgPool2d(2), 64), (nn.Upsample(scale_factor=2), 1024),
+             (nn.Upsample(scale_factor=2, mode="bilinear"), 11 * 1024), (nn.GroupNorm(2, 4), 0),
+             (nn.LayerNorm(8), 4 * 256)]
+    for module, expected in cases:
+        c = convention_counts(analyze(nn.Sequential(module), input_size=(4, 8, 8)))
+        assert c["conventions"]["thop"]["value"] == expected, module
+
+
 def test_attention_written_out_is_found():
     """A softmax between two products is attention: FlopCounterMode does not count CPU attention, the
     others here count what their rules say (torchvision and cnnscope count it)."""

@@ -84,29 +84,12 @@ def test_saved_bytes_equal_what_a_real_forward_keeps():
     """After a real train-mode forward, the tensors still allocated are what autograd saved plus the
     output (the input was allocated before): the profiler's allocations without a matching free."""
     import torchvision
-    from torch.profiler import ProfilerActivity, profile
+
+    from cnnscope.analysis.memory import profiled_saved
 
     t = training_cost(analyze("resnet18", input_size=64, training=True))
-    model = torchvision.models.resnet18().train()
-    x = torch.randn(1, 3, 64, 64)
-    model(x)
-    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
-        y = model(x)
-    events = []
-    def walk(node):
-        if type(node.extra_fields).__name__ == "_ExtraFields_Allocation":
-            events.append((node.start_time_ns, node.extra_fields.alloc_size, node.extra_fields.ptr))
-        for c in node.children:
-            walk(c)
-    for root in prof.profiler.kineto_results.experimental_event_tree():
-        walk(root)
-    live = {}
-    for _, size, ptr in sorted(events):
-        if size > 0:
-            live[ptr] = size
-        else:
-            live.pop(ptr, None)
-    assert sum(live.values()) == t.saved_activation_bytes - x.nbytes + y.nbytes
+    measured = profiled_saved(torchvision.models.resnet18(), (torch.randn(1, 3, 64, 64),))
+    assert measured == t.saved_activation_bytes
 
 
 def test_cli_training_equals_the_library():
