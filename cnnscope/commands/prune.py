@@ -60,11 +60,9 @@ def prune(model, weights, input_size, batch_size, ratio, target_macs, target_par
       cnnscope prune model.pt --ratio 0.5 --data digits/ --epochs 3 -o small.pt
       cnnscope prune resnet18 --unstructured --sparsity 0.8 -o sparse.pt
     """
-    import json
-
     from ..report.transforms import render_prune_report
     from ..transforms.pipeline import DataOptions, run_prune
-    from .transform_helpers import progress_bar, warn_on_stderr
+    from .transform_helpers import print_report, progress_bar, warn_on_stderr
 
     scope = scope or ("global" if unstructured else "layer")
     settings = _validate(model, ratio, target_macs, target_params, criterion, scope, round_to, unstructured,
@@ -76,12 +74,7 @@ def prune(model, weights, input_size, batch_size, ratio, target_macs, target_par
                        ignore=ignore, round_to=round_to, seed=seed,
                        data=DataOptions(data, epochs, lr, mean, std, train_batch, device), progress=progress_bar,
                        warn=warn_on_stderr).to_dict()
-    if fmt == "json":
-        click.echo(json.dumps(report, indent=2))
-    else:
-        click.echo(render_prune_report(report), nl=False)
-    if not dry_run:
-        click.echo(f"wrote {output}", err=True)
+    print_report(report, fmt, render_prune_report, None if dry_run else output)
 
 
 # --------------------------------------------------------------------------------- helpers

@@ -124,13 +124,11 @@ def factorize(model, weights, input_size, batch_size, layers, seed, fmt, dry_run
 def _run(kind, method, model, weights, input_size, batch_size, layers, seed, fmt, dry_run, output, rank_opts,
          include_stem, activation, data_opts: dict):
     """``data_opts``: the ``data_options`` flags (data, epochs, lr, mean, std, train_batch, device)."""
-    import json
-
     from ..transforms.methods import get_method
     from ..transforms.pipeline import DataOptions, run_rewrite
     from ..report.transforms import render_rewrite_report
     from ..transforms.rewrites import RankSpec
-    from .transform_helpers import check_output, progress_bar, terminal_progress, warn_on_stderr
+    from .transform_helpers import check_output, print_report, progress_bar, terminal_progress, warn_on_stderr
 
     check_output(output, dry_run, "rewritten")
     ranks = RankSpec.parse(**rank_opts) if kind != "stride" and get_method(method).takes_rank else None
@@ -139,9 +137,4 @@ def _run(kind, method, model, weights, input_size, batch_size, layers, seed, fmt
                          include_stem=include_stem, activation=activation, seed=seed,
                          data=DataOptions(**data_opts), progress=progress_bar if data_opts["data"] else
                          terminal_progress, warn=warn_on_stderr).to_dict()
-    if fmt == "json":
-        click.echo(json.dumps(report, indent=2))
-    else:
-        click.echo(render_rewrite_report(report), nl=False)
-    if not dry_run:
-        click.echo(f"wrote {output}", err=True)
+    print_report(report, fmt, render_rewrite_report, None if dry_run else output)

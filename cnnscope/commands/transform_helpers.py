@@ -70,3 +70,15 @@ def check_output(output: str | None, dry_run: bool, what: str) -> None:
         raise CnnscopeError(f"missing -o/--output: say where to write the {what} artifact (or use --dry-run)")
     if output:
         check_output_path(output, *input_paths())
+
+
+def print_report(report: dict, fmt: str, render, output: str | None) -> None:
+    """A transform's report on stdout (``-f json`` or ``render``'s text), then where it wrote (stderr)."""
+    import json
+
+    if fmt == "json":
+        click.echo(json.dumps(report, indent=2))
+    else:
+        click.echo(render(report), nl=False)
+    if output:
+        click.echo(f"wrote {output}", err=True)
