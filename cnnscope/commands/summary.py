@@ -75,6 +75,9 @@ def summary(model, weights, input_size, batch_size, fmt, depth, columns, no_rf, 
     from ..errors import CnnscopeError
     from ..report.render import render
 
+    if _given("optimizer") and not training:
+        raise CnnscopeError("--optimizer applies to --training (the optimizer state of a training step); add "
+                            "--training or drop it")
     if input_size and "," in input_size:
         if training or conventions:
             raise CnnscopeError(f"{'--training' if training else '--conventions'} applies to one input size; drop "
@@ -93,7 +96,7 @@ def summary(model, weights, input_size, batch_size, fmt, depth, columns, no_rf, 
         data = build_summary(analyze(model, input_size=input_size, weights=weights, batch_size=batch_size,
                                      training=training), receptive_field=not no_rf, dtype=dtype,
                              optimizer=optimizer, conventions=conventions).to_dict()
-        if training and columns is not None and not _columns_given():
+        if training and columns is not None and not _given("columns"):
             columns = (*columns, "bwd")
     emit(render(data, fmt, depth, columns), output)
 
@@ -105,7 +108,7 @@ def _sweep(model, weights, input_size, batch_size, fmt, depth, columns, no_rf, d
     from ..report.sweep import render_sweep
     from .transform_helpers import terminal_progress
 
-    for flag, given in (("--depth", depth is not None), ("--columns", _columns_given()), ("--no-rf", no_rf)):
+    for flag, given in (("--depth", depth is not None), ("--columns", _given("columns")), ("--no-rf", no_rf)):
         if given:
             raise CnnscopeError(f"{flag} applies to one input size; a sweep (--input-size with commas) prints one "
                                 f"row per size")
@@ -120,6 +123,6 @@ def _sweep(model, weights, input_size, batch_size, fmt, depth, columns, no_rf, d
     emit(render_sweep(result.to_dict(), fmt), output)
 
 
-def _columns_given() -> bool:
-    ctx = click.get_current_context()
-    return ctx.get_parameter_source("columns") == click.core.ParameterSource.COMMANDLINE
+def _given(param: str) -> bool:
+    """Whether the user wrote the option on the command line (not its default)."""
+    return click.get_current_context().get_parameter_source(param) == click.core.ParameterSource.COMMANDLINE

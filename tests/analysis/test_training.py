@@ -103,6 +103,7 @@ def test_cli_training_equals_the_library():
 
 
 @pytest.mark.parametrize("args, words", [(["--optimizer", "lion", "--training"], "lion"),
+                                         (["--optimizer", "adam"], "--optimizer applies to --training"),
                                          (["-i", "64,96", "--training"], "--training applies to one input size")])
 def test_cli_training_bad_input(args, words):
     from tests.conftest import assert_one_line_error
