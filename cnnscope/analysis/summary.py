@@ -192,7 +192,7 @@ def build_summary(analysis: Analysis, receptive_field: bool = True, dtype: str |
         from .training import training_cost
 
         cost = training_cost(analysis, optimizer)
-    itemsize = activation_itemsize(dtype) if dtype else None
+    itemsize = activation_itemsize(dtype)      # bytes per element of a value (as recorded without dtype)
     graph = analysis.graph
     model = analysis.model
     macs_by_module: dict[str, int] = {}
@@ -235,8 +235,7 @@ def build_summary(analysis: Analysis, receptive_field: bool = True, dtype: str |
 
     param_bytes, buffer_bytes = weight_bytes(model, graph, dtype)
     activation_bytes = written_bytes(graph, itemsize)
-    input_bytes = sum(graph.values[v].numel * (itemsize or (lambda v: v.itemsize))(graph.values[v])
-                      for v in graph.inputs)
+    input_bytes = sum(graph.values[v].numel * itemsize(graph.values[v]) for v in graph.inputs)
     macs = graph.totals.get("macs", 0)
     totals = Totals(root.params, root.trainable_params, param_bytes, buffer_bytes, macs, 2 * macs,
                     activation_bytes, rf_total, input_bytes=input_bytes, nonzero_params=analysis.nonzero_params,

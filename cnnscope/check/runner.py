@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from ..errors import CnnscopeError, UnknownNameError
@@ -140,8 +140,6 @@ def check_target(target: CheckTarget, src=None) -> ModelReport:
         metrics = measure(summary, src.path)
         for b in target.budgets:            # --max-macs-at 640=40G: one more recording, at that size
             if b.metric.at_size:
-                from dataclasses import replace
-
                 other = summarise_target(replace(target, input_size=b.size), src, receptive_field=False)
                 metrics[b.metric.field] = int(other["totals"]["macs"])
                 metrics[b.metric.field + "_input_shape"] = list(other["input_shape"])
