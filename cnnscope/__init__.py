@@ -15,7 +15,7 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 __all__ = ["summary", "sweep", "load_model", "save_model", "analyze", "compare", "check", "prune", "reduce", "stride",
-           "factorize", "advise", "export_onnx", "CnnscopeError", "__version__"]
+           "factorize", "advise", "export_onnx", "quantize", "CnnscopeError", "__version__"]
 
 
 def summary(model_or_spec, input_size=None, weights=None, batch_size: int = 1, trust_code=False, dtype=None,
@@ -168,6 +168,18 @@ def export_onnx(model, output, *, trust_code=False, **options):
 
     with trusting(trust_code):
         return _export(model, output, **options)
+
+
+def quantize(model, output, *, trust_code=False, **options):
+    """Quantize MODEL (or a float ``.onnx``) to a verified int8 ONNX file (``cnnscope quantize``); returns the
+    QuantizeReport (``.to_dict()`` is ``cnnscope quantize … -f json``). ``options``: ``data``,
+    ``calibration``, ``method``, ``per_channel``, ``activations``, ``dynamic``, ``keep_float``,
+    ``min_agreement``, ``threads``… (see :func:`cnnscope.export.quantize.quantize`)."""
+    from .export.quantize import quantize as _quantize
+    from .loading.trust import trusting
+
+    with trusting(trust_code):
+        return _quantize(model, output, **options)
 
 
 def __getattr__(name: str):

@@ -28,7 +28,12 @@ _POINTWISE = {"Relu", "Sigmoid", "Tanh", "Clip", "LeakyRelu", "HardSigmoid", "Ha
               "Gelu", "Mish", "Softplus", "Softsign", "PRelu", "Add", "Sub", "Mul", "Div", "Pow", "Sqrt", "Exp",
               "Log", "Neg", "Abs", "Erf", "Min", "Max", "Sum", "Mean", "Where", "Identity", "Dropout", "Cast",
               "BatchNormalization", "InstanceNormalization", "Reciprocal", "Floor", "Ceil", "Round", "Not",
-              "Equal", "Less", "Greater", "And", "Or", "QuantizeLinear", "DequantizeLinear", "Sign"}
+              "Equal", "Less", "Greater", "And", "Or", "QuantizeLinear", "DequantizeLinear", "Sign",
+              "DynamicQuantizeLinear"}
+
+#: quantized kernels read as their float op: (float op type, which inputs are its x, weight, bias)
+_QUANTIZED_AS = {"ConvInteger": ("Conv", (0, 1, None)), "QLinearConv": ("Conv", (0, 3, 8)),
+                 "MatMulInteger": ("MatMul", (0, 1)), "QLinearMatMul": ("MatMul", (0, 3))}
 
 Builder = Callable[["_Builder", Any, list], tuple]
 
@@ -141,10 +146,17 @@ def build_graph(model, shapes: dict[str, tuple], scope_of: Callable[[Any], str |
                 if out:
                     b.source(out, "const")
             continue
+        if t == "DequantizeLinear" and node.input and node.input[0] in init_names:
+            b.value_of[node.output[0]] = b.ref(node.input[0]).id     # a quantized weight seen as float
+            continue
         ins = [b.ref(i) for i in node.input]
+        if t in _QUANTIZED_AS:           # integer kernels: the float op's operands, scales dropped
+            t, ins = _QUANTIZED_AS[t][0], [ins[k] if k is not None and k < len(ins) else None
+                                           for k in _QUANTIZED_AS[t][1]]
         x = ins[0] if ins else None
         if t in ("Conv", "ConvTranspose"):
-            w_dims = b.shapes.get(node.input[1], (None, 0))[0] or b.const_shape(node.input[1])
+            w_name = node.input[3 if node.op_type == "QLinearConv" else 1]
+            w_dims = b.shapes.get(w_name, (None, 0))[0] or b.const_shape(w_name)
             n = len(w_dims) - 2
             kernel = list(a.get("kernel_shape", w_dims[2:]))
             s, p, d = _window_args(a, n, kernel)

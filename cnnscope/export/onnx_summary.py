@@ -50,6 +50,18 @@ _ALIAS_OPS = {"Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity", "Constan
 #: (op type, input index) pairs that hold running statistics: PyTorch buffers, not parameters
 _BUFFER_SLOTS = {("BatchNormalization", 3), ("BatchNormalization", 4)}
 
+#: quantized files (``cnnscope quantize``, onnxruntime's quantizer): the slots that hold integer weights
+#: (parameters, 1 byte each for int8) and those that hold scales and zero points (quantization
+#: parameters: neither parameters nor activations; counted with the buffers' bytes)
+_QUANT_WEIGHT_SLOTS = {("DequantizeLinear", 0), ("ConvInteger", 1), ("MatMulInteger", 1), ("QLinearConv", 3),
+                       ("QLinearConv", 8), ("QLinearMatMul", 3)}
+_QUANT_PARAM_SLOTS = {("DequantizeLinear", 1), ("DequantizeLinear", 2), ("QuantizeLinear", 1),
+                      ("QuantizeLinear", 2), ("ConvInteger", 2), ("ConvInteger", 3), ("MatMulInteger", 2),
+                      ("MatMulInteger", 3), *(("QLinearConv", i) for i in (1, 2, 4, 5, 6, 7)),
+                      *(("QLinearMatMul", i) for i in (1, 2, 4, 5, 6, 7))}
+#: a dynamic-quantization weight scale: a float initializer multiplied with DynamicQuantizeLinear's scale
+_DYNAMIC_SCALE = ("Mul", "DynamicQuantizeLinear")
+
 
 
 register_onnx_macs = op_registrar(ONNX_MAC_FORMULAS, "MAC formula")
@@ -161,20 +173,37 @@ def load_graph(path: str | os.PathLike):
 
 
 def classify_initializers(graph) -> dict[str, _Init]:
-    """Every initializer with its kind: ``param`` (counted as parameters), ``buffer`` (BN running
-    statistics, PyTorch buffers) or ``constant`` (non-float tensors: shapes, indices)."""
+    """Every initializer with its kind: ``param`` (counted as parameters: float ones, and the integer
+    weights of a quantized file), ``buffer`` (BN running statistics, PyTorch buffers), ``quant``
+    (scales and zero points of a quantized file) or ``constant`` (other non-float tensors: shapes, indices)."""
     inits = {t.name: _Init(t.name, tuple(int(d) for d in t.dims), t.data_type) for t in graph.initializer}
     uses: dict[str, set[tuple[str, int]]] = {}
+    producer = {o: n.op_type for n in graph.node for o in n.output}
     for node in graph.node:
         for i, name in enumerate(node.input):
             if name in inits:
-                uses.setdefault(name, set()).add((node.op_type, i))
+                slot = (node.op_type, i)
+                if node.op_type == "Mul" and any(producer.get(x) == "DynamicQuantizeLinear" for x in node.input):
+                    slot = _DYNAMIC_SCALE
+                uses.setdefault(name, set()).add(slot)
     for name, init in inits.items():
-        if init.elem_type not in _FLOAT_TYPES:
+        used = uses.get(name) or set()
+        if used and all(u in _QUANT_PARAM_SLOTS or u == _DYNAMIC_SCALE for u in used):
+            init.kind = "quant"
+        elif used & _QUANT_WEIGHT_SLOTS:
+            init.kind = "param"
+        elif init.elem_type not in _FLOAT_TYPES:
             init.kind = "constant"
-        elif uses.get(name) and all(u in _BUFFER_SLOTS for u in uses[name]):
+        elif used and all(u in _BUFFER_SLOTS for u in used):
             init.kind = "buffer"
     return inits
+
+
+def weight_views(graph, inits: dict[str, "_Init"]) -> dict[str, str]:
+    """``DequantizeLinear`` outputs that are a quantized weight seen as float (output name -> the integer
+    initializer): a view of a parameter, not an activation (onnxruntime fuses it into the int8 kernel)."""
+    return {n.output[0]: n.input[0] for n in graph.node
+            if n.op_type == "DequantizeLinear" and n.input and n.input[0] in inits and inits[n.input[0]].kind == "param"}
 
 
 def count_nonzero_params(graph, inits: dict[str, _Init]) -> int | None:
@@ -478,7 +507,10 @@ def onnx_summary(path: str | os.PathLike, input_size=None, batch_size: int | Non
     if unknown_values:
         shapes.update(shapes_from_onnxruntime(path, input_shapes, unknown_values, external))
 
-    nodes = [n for n in graph.node if n.op_type != "Constant"]
+    views = weight_views(graph, inits)
+    # rows: the compute nodes; a quantized file's QuantizeLinear/DequantizeLinear pairs belong to the
+    # nodes they feed (their MACs are 0 and their tensors are counted in the totals below)
+    nodes = [n for n in graph.node if n.op_type not in ("Constant", "QuantizeLinear", "DequantizeLinear")]
     paths = [module_path(n) for n in nodes]
     rf_of, rf_total, memory = _graph_analyses(model, shapes, set(inits))
 
@@ -497,7 +529,8 @@ def onnx_summary(path: str | os.PathLike, input_size=None, batch_size: int | Non
                       f"{', '.join(unknown[:3])}{' …' if len(unknown) > 3 else ''}")
 
     def params_of(node_ids) -> int:
-        names = {name for i in node_ids for name in nodes[i].input if name in inits and inits[name].kind == "param"}
+        names = {views.get(name, name) for i in node_ids for name in nodes[i].input}
+        names = {name for name in names if name in inits and inits[name].kind == "param"}
         return sum(inits[n].numel for n in names)
 
     def rf(node):
@@ -506,14 +539,14 @@ def onnx_summary(path: str | os.PathLike, input_size=None, batch_size: int | Non
     def leaf(node, first=None) -> dict:
         """The torchinfo columns of a row: input shape (of ``first``, the block's first node), kernel."""
         src = first if first is not None else node
-        x = next((i for i in src.input if i and i not in inits), None)
+        x = next((i for i in src.input if i and i not in inits and i not in views), None)
         kernel = None
         if node.op_type in ("Conv", "ConvTranspose", "MaxPool", "AveragePool", "LpPool") and first is None:
             attr = next((a for a in node.attribute if a.name == "kernel_shape"), None)
             if attr is not None:
                 kernel = list(attr.ints)
-            elif node.op_type.startswith("Conv") and len(node.input) > 1 and node.input[1] in inits:
-                kernel = list(inits[node.input[1]].dims[2:])
+            elif node.op_type.startswith("Conv") and len(node.input) > 1 and views.get(node.input[1], node.input[1]) in inits:
+                kernel = list(inits[views.get(node.input[1], node.input[1])].dims[2:])
         return {"input_shape": _shape_out(shapes.get(x, (None, 0))[0]) if x else None, "kernel_shape": kernel}
 
     def out_shape(node):
@@ -580,11 +613,11 @@ def onnx_summary(path: str | os.PathLike, input_size=None, batch_size: int | Non
     other_bytes = sum(i.nbytes for i in inits.values() if i.kind != "param")
     activation_bytes = 0
     read = {i for n in graph.node for i in n.input} | {o.name for o in graph.output}
-    for node in nodes:                 # the PyTorch summary's rule: new tensors that something reads
+    for node in graph.node:            # the PyTorch summary's rule: new tensors that something reads
         if node.op_type in _ALIAS_OPS:
             continue
         for o in node.output:
-            if o not in read:
+            if o not in read or o in views:
                 continue
             dims, et = shapes.get(o, (None, 0))
             if _concrete(dims):

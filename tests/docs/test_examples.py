@@ -25,7 +25,8 @@ HEAVY = ("prune vgg16 ", "stride vgg16 -o", "reduce resnet50", "factorize resnet
          "--data", "export resnet50", "export r50-pruned.pt", "export resnet50-pruned.pt", "advise resnet50",
          "advise vgg16", "prune resnet50 --target-macs", "factorize inception_v3", "advise inception_v3",
          # these read what a heavy example wrote
-         "summary r50-pruned.onnx", "summary resnet50.onnx", "compare r50-pruned.pt r50-pruned.onnx")
+         "summary r50-pruned.onnx", "summary resnet50.onnx", "compare r50-pruned.pt r50-pruned.onnx",
+         "summary mnist.int8.onnx", "check mnist.int8.onnx")
 
 NET = '''from torch import nn
 
@@ -60,7 +61,12 @@ def _world(folder):
     finally:
         sys.path.pop(0)
     write_digits_imagefolder(str(folder / "digits"))
+    torch.manual_seed(0)       # the quantize examples judge int8/float agreement on these weights
     cnnscope.save_model(cnnscope.load_model("mnist_cnn"), folder / "digits" / "mnist_cnn-digits.pt")
+    from cnnscope.transforms.prune import prune_channels
+
+    pruned = prune_channels(cnnscope.load_model(str(folder / "digits" / "mnist_cnn-digits.pt")), ratio=0.5).model
+    cnnscope.save_model(pruned, folder / "digits" / "mnist_cnn-digits-pruned.pt")
     cnnscope.save_model(cnnscope.load_model("mnist_cnn"), folder / "model.pt")
     cnnscope.save_model(cnnscope.load_model(f"{folder / 'nets.py'}:build"),
                         folder / "small.pt")
