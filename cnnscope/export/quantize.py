@@ -619,6 +619,9 @@ def quantize(model_or_spec, output: str | os.PathLike, *, data: str | None = Non
         if src is not None and src.kind == "onnx":
             float_path = Path(src.path)
             from .onnx_export import file_stats
+            from .onnx_summary import load_graph
+
+            load_graph(float_path)           # a regular file that parses as an ONNX model, or one clear line
 
             if file_stats(float_path)["external_data"]:
                 raise CnnscopeError(f"'{src.path}' keeps its weights in an external data file; quantize reads files "
@@ -709,15 +712,19 @@ def _verify_and_measure(name, out, float_path, int8_path, pre_proto, int8_proto,
                         dynamic, excluded, threads, latency_runs, budget, src, notes, progress) -> QuantizeReport:
     from .verify import check_model
 
+    from .onnx_export import _first_line
+
     checker = check_model(int8_path)
-    fsess = _session(float_path, threads)
+    try:
+        fsess = _session(float_path, threads)
+        float_out = _outputs(fsess, inputs.evaluation, progress, "float outputs")
+    except Exception as e:  # noqa: BLE001 - a float file onnxruntime cannot run is bad input
+        raise CnnscopeError(f"onnxruntime cannot run the float model on a 1×{'×'.join(map(str, inputs.evaluation[0].shape[1:]))} "
+                            f"float32 input ({_first_line(e)}); quantize takes models with one float image input") from None
     try:
         qsess = _session(int8_path, threads)
     except Exception as e:  # noqa: BLE001
-        from .onnx_export import _first_line
-
         raise QuantizeFailed(f"onnxruntime cannot load the int8 file ({_first_line(e)}); nothing was written") from None
-    float_out = _outputs(fsess, inputs.evaluation, progress, "float outputs")
     int8_out = _outputs(qsess, inputs.evaluation, progress, "int8 outputs")
     del fsess, qsess
     agreement = agreement_of(float_out, int8_out, inputs.labels, inputs.description)

@@ -26,7 +26,7 @@ HEAVY = ("prune vgg16 ", "stride vgg16 -o", "reduce resnet50", "factorize resnet
          "advise vgg16", "prune resnet50 --target-macs", "factorize inception_v3", "advise inception_v3",
          # these read what a heavy example wrote
          "summary r50-pruned.onnx", "summary resnet50.onnx", "compare r50-pruned.pt r50-pruned.onnx",
-         "summary mnist.int8.onnx", "check mnist.int8.onnx")
+         "summary mnist.int8.onnx", "check mnist.int8.onnx", "summary pruned.int8.onnx")
 
 NET = '''from torch import nn
 

@@ -234,3 +234,20 @@ def test_library_matches_cli(tmp_path):
     assert {k: v for k, v in cli.items() if k not in timing} == \
         json.loads(json.dumps({k: v for k, v in lib.items() if k not in timing}))
     assert np.isclose(cli["agreement"]["relative_error"], lib["agreement"]["relative_error"])
+
+
+def test_hostile_onnx_files_exit_2(tmp_path):
+    garbage = tmp_path / "garbage.onnx"
+    garbage.write_bytes(b"\x08\x07not a protobuf" * 10)
+    assert_one_line_error(*run_inprocess("quantize", garbage, "--dynamic", "-o", tmp_path / "q.onnx"),
+                          contains="not a readable ONNX file")
+    ids = tmp_path / "ids.onnx"          # an integer input: not an image model
+
+    class OneHot(nn.Module):
+        def forward(self, x):
+            return nn.functional.one_hot(x, 10).float().sum(1)
+
+    torch.onnx.export(OneHot(), (torch.zeros(1, 5, dtype=torch.long),), str(ids), dynamo=False)
+    assert_one_line_error(*run_inprocess("quantize", ids, "--dynamic", "-o", tmp_path / "q.onnx"),
+                          contains="one float image input")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["garbage.onnx", "ids.onnx"]
