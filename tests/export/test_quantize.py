@@ -101,12 +101,15 @@ def test_summary_reads_the_int8_file_params_by_hand(digits, tmp_path):
     assert t.param_bytes == WEIGHTS * 1 + BIASES * 4          # int8 weights, int32 biases
     assert t.macs == MNIST_MACS                               # MACs do not change with precision
     assert t.buffer_bytes < 20_000                            # scales and zero points only
+    # RF by hand: conv5 → 5, pool2 → 6, conv5 at jump 2 → 6 + 4·2 = 14, pool2 → 14 + 2 = 16, jump 4
+    assert t.receptive_field["size"] == [16, 16] and t.receptive_field["stride"] == [4, 4]
     dynamic = tmp_path / "d.onnx"
     _quantize(root / "mnist.pt", "--dynamic", "-o", dynamic)
     t = cnnscope.summary(str(dynamic)).totals
     assert t.params == WEIGHTS + BIASES
     assert t.param_bytes == WEIGHTS + 4 * BIASES              # dynamic keeps float biases: 4 bytes each too
     assert t.macs == MNIST_MACS
+    assert t.receptive_field["size"] == [16, 16]              # ConvInteger read as the conv it replaces
     # check reads the file's size (a budget on the int8 file)
     code, out_text, err = run_inprocess("check", str(out), "--max-file-mb", "3.2")
     assert code == 1 and "file" in out_text.lower()
