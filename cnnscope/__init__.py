@@ -12,10 +12,12 @@ Convention: 1 MAC = one multiply-accumulate; FLOPs = 2 × MACs.
 """
 from __future__ import annotations
 
+import os
+
 __version__ = "0.1.0"
 
 __all__ = ["summary", "sweep", "load_model", "save_model", "analyze", "compare", "check", "prune", "reduce", "stride",
-           "factorize", "advise", "export_onnx", "quantize", "CnnscopeError", "__version__"]
+           "factorize", "advise", "export_onnx", "quantize", "html_report", "CnnscopeError", "__version__"]
 
 
 def summary(model_or_spec, input_size=None, weights=None, batch_size: int = 1, trust_code=False, dtype=None,
@@ -180,6 +182,44 @@ def quantize(model, output, *, trust_code=False, **options):
 
     with trusting(trust_code):
         return _quantize(model, output, **options)
+
+
+REPORT_FORMATS = ("html", "svg", "png", "markdown")
+
+
+def report_data(model, model2=None, *, weights=None, weights2=None, input_size=None, batch_size: int = 1,
+                trust_code=False) -> dict:
+    """What ``cnnscope report`` shows, as a plain dict (:mod:`cnnscope.analysis.report_data`): the summary's
+    totals, stages, biggest layers, depth profile (channels, feature-map size, RF), live memory, the layer
+    table, an artifact's history and, with ``model2``, the per-layer comparison."""
+    from .analysis.report_data import report_data as build
+    from .loading.history import history
+    from .loading.source import ModelSource, resolve
+    from .loading.trust import trusting
+
+    with trusting(trust_code):
+        src = None
+        if isinstance(model, (str, os.PathLike, ModelSource)):
+            src = model if isinstance(model, ModelSource) else resolve(str(model), weights)
+        target = src.path if src is not None and src.kind == "onnx" else (src if src is not None else model)
+        s = summary(target, input_size=input_size,
+                    weights=None if src is not None else weights, batch_size=batch_size).to_dict()
+        c = None
+        if model2 is not None:
+            c = compare(src if src is not None else model, model2, weights_b=weights2, input_size=input_size,
+                        batch_size=batch_size)
+    return build(s, c, history(src))
+
+
+def html_report(model, output, model2=None, *, format=None, chart="macs", trust_code=False, **options) -> dict:
+    """Write ``cnnscope report``'s output: a self-contained HTML page (default, or by ``output``'s suffix),
+    one chart as SVG or PNG (``chart``: macs, params, biggest, shape, rf, memory), or Markdown with every
+    chart as an SVG beside it. Returns :func:`report_data`'s dict. ``options`` go to :func:`report_data`."""
+    from .report.write import write_report
+
+    data = report_data(model, model2, trust_code=trust_code, **options)
+    write_report(data, output, format, chart)
+    return data
 
 
 def __getattr__(name: str):

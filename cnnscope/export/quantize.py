@@ -541,25 +541,10 @@ def _latency(paths: list[Path], threads: int, runs: int, x, progress: Progress) 
 # ----------------------------------------------------------------------------------------- main
 
 
-def describe_step(step: dict) -> str:
-    """One line for a plan step of an artifact (prune, reduce, stride, factorize) or of this command."""
-    kind = step.get("kind", "?")
-    if kind == "prune":
-        kept = sum(len(v) for v in (step.get("keep") or {}).values()) if isinstance(step.get("keep"), dict) else None
-        return "prune: structured channels" + (f" ({kept:,} channels kept)" if kept else "")
-    if kind in ("reduce", "factorize", "stride"):
-        sites = step.get("sites") or []
-        method = f" --method {step['method']}" if step.get("method") else ""
-        return f"{kind}{method}: {len(sites)} site{'s' if len(sites) != 1 else ''}"
-    return str(kind)
-
-
 def _history(src) -> list[str]:
-    if src is None:
-        return []
-    base = src.base or {}
-    start = base.get("name") or base.get("ref") or base.get("path") or src.display_name
-    return [f"base: {start}"] + [describe_step(s) for s in (src.plan or [])]
+    from ..loading.history import history
+
+    return history(src)
 
 
 def quantize(model_or_spec, output: str | os.PathLike, *, data: str | None = None, calibration: str | None = None,

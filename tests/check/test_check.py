@@ -440,13 +440,24 @@ def test_example_project_passes_its_own_gate(cli_here):
     assert rf["actual"] == [29, 29]
 
 
-def test_example_ci_files_run_cnnscope_check():
+def test_example_ci_files_run_cnnscope_check(tmp_path):
     yaml = pytest.importorskip("yaml", reason="PyYAML is needed to parse the example workflow")
     workflow = yaml.safe_load((EXAMPLE / "github-workflow.yml").read_text())
     steps = [s.get("run", "") for s in workflow["jobs"]["check"]["steps"]]
     assert any(s.startswith("cnnscope check --format github --junit-xml") for s in steps)
     assert any("cnnscope compare" in s and "--format markdown" in s for s in
                (s.get("run", "") for s in workflow["jobs"]["compare"]["steps"]))
+    report = next(s for s in steps if "cnnscope report" in s)
+    for line in report.splitlines():            # the report step's commands run as written here
+        if line.startswith("cnnscope report"):
+            argv = line.split()[1:]
+            out = tmp_path / argv[argv.index("-o") + 1]
+            out.parent.mkdir(exist_ok=True)
+            argv[argv.index("-o") + 1] = str(out)
+            from tests.conftest import run_inprocess
+
+            code, _, err = run_inprocess(*argv, cwd=EXAMPLE)
+            assert code == 0 and out.exists(), err
     hooks = yaml.safe_load((EXAMPLE / "pre-commit-config.yaml").read_text())["repos"][0]["hooks"]
     assert hooks[0]["entry"].startswith("cnnscope check") and hooks[0]["pass_filenames"] is False
     (entry,) = yaml.safe_load((EXAMPLE / "pre-commit-hooks.yaml").read_text())
