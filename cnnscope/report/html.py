@@ -184,7 +184,7 @@ CSS = """
 body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; margin: 0; color: #1d1d1f; background: #f6f7f9; }
 main { max-width: 1180px; margin: 0 auto; padding: 16px; }
 h1 { font-size: 22px; margin: 8px 0 4px; } h2 { font-size: 17px; margin: 24px 0 8px; }
-.totals { display: grid; grid-template-columns: repeat(auto-fill, minmax(200px, 1fr)); gap: 8px; }
+.totals { display: grid; grid-template-columns: repeat(auto-fill, minmax(160px, 1fr)); gap: 8px; }
 .card { background: #fff; border: 1px solid #dde1e6; border-radius: 8px; padding: 8px 12px; }
 .card .k { color: #555; font-size: 12px; } .card .v { font-size: 18px; font-weight: 600; }
 .card .n { color: #555; font-size: 12px; }
