@@ -96,6 +96,8 @@ class Summary:
     training: dict | None = None
     #: every peer's count of this graph (analysis.conventions.convention_counts); None unless asked
     conventions: dict | None = None
+    #: how the model was made, when its file says (an ONNX file's ``cnnscope.history``: quantize writes it)
+    history: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -108,6 +110,7 @@ class Summary:
             "dtype": self.dtype,
             "training": self.training,
             "conventions": self.conventions,
+            "history": list(self.history),
         }
 
     def __str__(self) -> str:

@@ -628,4 +628,6 @@ def onnx_summary(path: str | os.PathLike, input_size=None, batch_size: int | Non
                     nonzero_params=nonzero, input_bytes=input_bytes,
                     peak_activation_bytes=memory.peak_bytes if memory is not None else None,
                     peak_at=memory.to_dict()["at"] if memory is not None else None)
-    return Summary(str(path), input_shapes[0], totals, rows, None, onnx_uncounted(nodes))
+    from ..loading.history import onnx_history
+
+    return Summary(str(path), input_shapes[0], totals, rows, None, onnx_uncounted(nodes), history=onnx_history(path))

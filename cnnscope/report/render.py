@@ -248,6 +248,8 @@ def render_table(data: dict, depth: int | None = None, columns: tuple[str, ...] 
         lines.append(RF_LEGEND)
     if data.get("uncounted_ops"):
         lines.append(uncounted_line(data["uncounted_ops"]))
+    if data.get("history"):
+        lines.append("History:     " + " → ".join(data["history"]))
     lines.append(f"Convention: {MAC_NOTE}.")
     return "\n".join(lines) + "\n"
 

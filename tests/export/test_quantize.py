@@ -128,6 +128,8 @@ def test_pipeline_history_prune_then_quantize(digits, tmp_path):
     meta = {p.key: p.value for p in onnx.load(str(out), load_external_data=False).metadata_props}
     assert json.loads(meta["cnnscope.history"]) == r["history"]
     assert json.loads(meta["cnnscope.quantization"])["mode"] == "static"
+    assert cnnscope.summary(str(out)).history == r["history"]        # summary shows how the file was made
+    assert "History:     base: mnist_cnn → prune" in run_inprocess("summary", out)[1]
     # the pruned model's params (by the PyTorch summary) are what the int8 file holds
     assert cnnscope.summary(str(out)).totals.params == cnnscope.summary(str(pruned)).totals.params
 
