@@ -17,7 +17,7 @@ import os
 __version__ = "0.1.0"
 
 __all__ = ["summary", "sweep", "load_model", "save_model", "analyze", "compare", "check", "prune", "reduce", "stride",
-           "factorize", "advise", "export_onnx", "quantize", "html_report", "CnnscopeError", "__version__"]
+           "factorize", "advise", "export_onnx", "quantize", "profile", "html_report", "CnnscopeError", "__version__"]
 
 
 def summary(model_or_spec, input_size=None, weights=None, batch_size: int = 1, trust_code=False, dtype=None,
@@ -182,6 +182,18 @@ def quantize(model, output, *, trust_code=False, **options):
 
     with trusting(trust_code):
         return _quantize(model, output, **options)
+
+
+def profile(model, input_size=None, *, trust_code=False, **options):
+    """Measure MODEL's latency, whole and per layer (``cnnscope profile``); returns the ProfileReport
+    (``.to_dict()`` is ``cnnscope profile … -f json``). ``options``: ``weights``, ``batch_size``,
+    ``runtime`` ("torch", "ort", "both"), ``threads``, ``runs``, ``warmup``, ``device``, ``depth``
+    (see :func:`cnnscope.timing.profile.profile`). An ``nn.Module`` is copied, never changed."""
+    from .loading.trust import trusting
+    from .timing.profile import profile as _profile
+
+    with trusting(trust_code):
+        return _profile(model, input_size, **options)
 
 
 REPORT_FORMATS = ("html", "svg", "png", "markdown")

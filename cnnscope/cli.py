@@ -26,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "export": ("cnnscope.commands.export", "export", "Export to ONNX and verify it with onnxruntime."),
     "quantize": ("cnnscope.commands.quantize", "quantize", "Quantize to int8 ONNX, verified against the float model."),
     "report": ("cnnscope.commands.report", "report", "A self-contained HTML report with charts (or one chart as SVG/PNG)."),
+    "profile": ("cnnscope.commands.profile", "profile", "Measured latency per layer (PyTorch, onnxruntime), with a roofline."),
     "check": ("cnnscope.commands.check", "check", "Fail (exit 1) when a model exceeds its size budgets."),
     "compare": ("cnnscope.commands.compare", "compare", "Per-layer diff of two models (e.g. before/after pruning)."),
 }

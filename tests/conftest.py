@@ -6,6 +6,16 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
+# measurement caches (the roofline's peaks, latency tables) go to one folder per test session, not ~/.cache
+if "CNNSCOPE_CACHE_DIR" not in os.environ:
+    import atexit
+    import shutil
+    import tempfile
+
+    _cache = tempfile.mkdtemp(prefix="cnnscope-test-cache.")
+    os.environ["CNNSCOPE_CACHE_DIR"] = _cache
+    atexit.register(shutil.rmtree, _cache, True)
+
 
 def run_cli(*args, cwd=None, timeout=300):
     """Run the real `cnnscope` entry point in a subprocess: exit code, stdout, stderr."""
