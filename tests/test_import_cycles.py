@@ -108,7 +108,7 @@ def test_no_import_cycles():
 #: (DEVELOPING.md, "Architecture"). ``report`` renders plain dicts, so it sits low: everything may
 #: render, and it imports nothing but ``units``.
 LAYERS = ["signals", "errors", "units", "ops", "progress", "fileio", "limits", "report", "graph", "loading", "data", "analysis",
-          "transforms", "export", "check", "cnnscope", "models_catalog", "commands", "cli", "__main__"]
+          "transforms", "export", "timing", "check", "cnnscope", "models_catalog", "commands", "cli", "__main__"]
 
 
 def _layer(module: str) -> str:

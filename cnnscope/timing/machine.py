@@ -10,8 +10,10 @@ ridge point peak MAC/s ÷ peak B/s). Best-of, not median: a peak is what the mac
 """
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass
+from typing import Iterator
 
 from . import cache
 
@@ -47,6 +49,19 @@ class Peak:
                 "method": f"best of {REPEATS}: {MATMUL_N}³ float32 matmul; {COPY_BYTES // 2**20} MiB copy"}
 
 
+@contextlib.contextmanager
+def torch_threads(threads: int) -> Iterator[None]:
+    """PyTorch's intra-op threads set to ``threads`` for the block, restored after."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def _best(fn, repeats: int, sync) -> float:
     fn()
     sync()
@@ -62,8 +77,6 @@ def _best(fn, repeats: int, sync) -> float:
 def measure_peak(threads: int, device: str = "cpu") -> tuple[float, float]:
     """(MAC/s, bytes/s) measured now."""
     import torch
-
-    from .torch_runtime import torch_threads
 
     sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
     with torch_threads(threads), torch.no_grad():

@@ -12,26 +12,13 @@ about one, and on CPU eager each module call is synchronous, so its wall time is
 """
 from __future__ import annotations
 
-import contextlib
 import time
-from typing import Iterator
 
 from ..graph.dataflow import Graph
 from ..progress import Progress, no_progress
+from .machine import torch_threads
 from .rows import LayerTime, RuntimeProfile
 from .stats import Timing, interleaved
-
-
-@contextlib.contextmanager
-def torch_threads(threads: int) -> Iterator[None]:
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def graph_rows(graph: Graph) -> dict[str, tuple[int, int]]:
