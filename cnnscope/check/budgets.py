@@ -26,6 +26,11 @@ mb                       updates, not views), batch included: the working-memory
                          inference; the same for a model and its ONNX export
 max-uncounted-  count    op calls with no MAC formula and no zero-on-purpose registration (the MACs
 ops                      leave them out; ``--fail-on-uncounted`` is ``--max-uncounted-ops 0``)
+max-latency     ms       measured median latency of one forward on this machine (``--runtime ort``, the
+                         default, or ``torch``; ``--threads``), milliseconds; ``30ms``, ``0.03s`` or a bare
+                         number of ms. It fails only when the median exceeds the budget by more than the
+                         measured spread (IQR): a budget within the noise is not a regression. Needs a quiet
+                         machine; never compared with a baseline (another machine, another number)
 min-rf          pixels   receptive field of the last spatial feature map: ``N`` needs both axes ≥ N
                          (the smaller axis decides); ``HxW`` checks each axis; "global" passes any
 =============== ======== =============================================================================
@@ -71,8 +76,20 @@ def _parse_bytes(text: Any, what: str) -> int:
     return parse_bytes(text, what)
 
 
+def _parse_ms(text: Any, what: str) -> float:
+    """``30ms``, ``30 ms``, ``0.03s``, ``30`` (ms) -> 30.0 milliseconds."""
+    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:e[+-]?[0-9]+)?)\s*(ms|s|us|µs)?\s*", str(text).lower()) \
+        if not isinstance(text, bool) else None
+    if m is None:
+        raise CnnscopeError(f"malformed {what} '{text}': expected a time such as 30ms or 0.5s")
+    value = float(m.group(1)) * {"s": 1000.0, "us": 1e-3, "µs": 1e-3}.get(m.group(2) or "ms", 1.0)
+    if not 0 < value < 1e9:
+        raise CnnscopeError(f"malformed {what} '{text}': the time must be positive")
+    return value
+
+
 PARSERS: dict[str, Callable[[Any, str], Any]] = {"count": _parse_count, "bytes": _parse_bytes,
-                                                  "pixels": _parse_rf}
+                                                  "pixels": _parse_rf, "ms": _parse_ms}
 
 
 @dataclass(frozen=True)
@@ -81,7 +98,7 @@ class Metric:
 
     name: str         # "params", "size-mb", "rf"
     direction: str    # MAX or MIN
-    unit: str         # "count", "bytes" or "pixels" (selects the parser and the formatter)
+    unit: str         # "count", "bytes", "pixels" or "ms" (selects the parser and the formatter)
     field: str        # key in the measurements dict (see cnnscope.check.runner.measure)
     help: str
     growth: bool      # whether --max-growth (baseline) applies: only "bigger is worse" metrics
@@ -114,6 +131,9 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
     Metric("train-memory-mb", MAX, "bytes", "train_memory_bytes",
            "training memory with SGD (momentum): params + grads + optimizer state + activations saved for the "
            "backward, batch included, e.g. 500", False),
+    Metric("latency", MAX, "ms", "latency_ms",
+           "measured median latency per forward, e.g. 30ms (see --runtime/--threads; fails only beyond the "
+           "measured spread; needs a quiet machine)", False),
     Metric("rf", MIN, "pixels", "rf", "receptive field of the last spatial map, pixels: 200 or 200x100", False),
     Metric("uncounted-ops", MAX, "count", "uncounted_ops",
            "op calls that count 0 MACs only because no formula knows them (0: --fail-on-uncounted)", False),
@@ -185,19 +205,20 @@ class CheckResult:
     passed: bool
     headroom: float | None
     budget_text: str = ""      # as written ("25M", "5%")
+    tolerance: Any = None      # "ms" only: the measured spread (IQR) a latency may exceed its budget by
     baseline: Any = None       # GROWTH only: the stored value the limit was derived from
     growth: float | None = None  # GROWTH only: actual ÷ baseline − 1
 
     def to_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in ("metric", "kind", "unit", "limit", "actual", "passed", "headroom",
-                                               "budget_text", "baseline", "growth")}
+                                               "budget_text", "baseline", "growth", "tolerance")}
 
 
 def _headroom_max(limit: float, actual: float) -> float | None:
     return None if limit == 0 else (limit - actual) / limit
 
 
-def evaluate_budget(budget: Budget, actual: Any, model: str = "") -> CheckResult:
+def evaluate_budget(budget: Budget, actual: Any, model: str = "", tolerance: Any = None) -> CheckResult:
     """Compare one measurement with its budget. ``actual`` None means it cannot be measured: bad input."""
     m = budget.metric
     if actual is None:
@@ -213,6 +234,10 @@ def evaluate_budget(budget: Budget, actual: Any, model: str = "") -> CheckResult
         size = list(actual["size"])
         slack = [(a - b) / b for a, b in zip(size, budget.limit)]
         return CheckResult(m.name, MIN, m.unit, budget.limit, size, all(s >= 0 for s in slack), min(slack), budget.text)
+    if m.unit == "ms":
+        spread = float(tolerance or 0.0)
+        return CheckResult(m.name, MAX, m.unit, budget.limit, actual, actual <= budget.limit + spread,
+                           _headroom_max(budget.limit, actual), budget.text, tolerance=spread)
     return CheckResult(m.name, MAX, m.unit, budget.limit, actual, actual <= budget.limit,
                        _headroom_max(budget.limit, actual), budget.text)
 
@@ -220,7 +245,8 @@ def evaluate_budget(budget: Budget, actual: Any, model: str = "") -> CheckResult
 def evaluate(budgets: list[Budget], measurements: dict[str, Any], model: str = "") -> list[CheckResult]:
     """One :class:`CheckResult` per budget, in the order of :data:`METRICS`."""
     order = list(METRICS)
-    return [evaluate_budget(b, measurements.get(b.metric.field), model)
+    return [evaluate_budget(b, measurements.get(b.metric.field), model,
+                            measurements.get(b.metric.field.replace("_ms", "_iqr_ms")) if b.metric.unit == "ms" else None)
             for b in sorted(budgets, key=lambda b: order.index(b.metric.name))]
 
 

@@ -46,6 +46,9 @@ class CheckTarget:
     input_size: str | None = None
     weights: str | None = None
     batch_size: int = 1
+    runtime: str = "ort"           # latency budgets: onnxruntime or PyTorch eager
+    threads: int = 1               # latency budgets: intra-op threads
+    latency_runs: int = 20         # latency budgets: measured runs (median and IQR)
     origin: str | None = None      # config file the target came from (for annotations)
     line: int | None = None        # 1-based line of its `model = ...` entry, when found
 

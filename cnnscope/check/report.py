@@ -37,6 +37,8 @@ def fmt_value(value: Any, unit: str, exact: bool = True) -> str:
     pixels [212, 212] -> '212×212'. ``exact=False`` gives only the short form ('61.7K', '246.8 KB')."""
     if value is None:
         return "-"
+    if unit == "ms":
+        return f"{value:.3f} ms"
     if unit == "pixels":
         if value == "global":
             return "global"
@@ -58,6 +60,8 @@ def fmt_budget_value(check: dict) -> str:
         return f"{fmt_budget_value(dict(check, budget_text=value))} at {size}"
     if unit == "pixels":
         return fmt_value(limit, unit)
+    if unit == "ms":
+        return f"{limit:g} ms"
     if unit == "bytes":
         return f"{text} MB" if text and not any(ch.isalpha() for ch in text) else (text or human_bytes(limit))
     short = human_count(limit)
@@ -97,6 +101,14 @@ def describe(model: dict, check: dict) -> str:
         return (f"{name}: {check['metric']} {actual} changed {fmt_growth(check['growth'])} from the baseline "
                 f"{fmt_value(check['baseline'], unit)}, {verdict} the allowed +{check['budget_text']}")
     limit = fmt_budget_value(check)
+    if unit == "ms":
+        spread = f"median of the runs, IQR {check.get('tolerance') or 0:.3f} ms"
+        if check["passed"] and check["actual"] > check["limit"]:
+            return f"{name}: {label} {actual} ({spread}) is over the budget {limit} but within the measured spread"
+        if not check["passed"]:
+            return (f"{name}: {label} {actual} ({spread}) exceeds the budget {limit} by more than the measured "
+                    f"spread")
+        return f"{name}: {label} {actual} ({spread}) is within the budget {limit} ({fmt_headroom(headroom)} headroom)"
     if check["passed"]:
         return f"{name}: {label} {actual} is within the budget {limit} ({fmt_headroom(headroom)} headroom)"
     if check["kind"] == MAX:

@@ -143,6 +143,13 @@ def check_target(target: CheckTarget, src=None) -> ModelReport:
                 other = summarise_target(replace(target, input_size=b.size), src, receptive_field=False)
                 metrics[b.metric.field] = int(other["totals"]["macs"])
                 metrics[b.metric.field + "_input_shape"] = list(other["input_shape"])
+        if any(b.metric.unit == "ms" for b in target.budgets):
+            from ..timing.latency import latency_of
+
+            timing, _ = latency_of(src, target.input_size, target.batch_size, target.runtime, target.threads,
+                                   target.latency_runs)
+            metrics.update(latency_ms=timing.median_ms, latency_iqr_ms=timing.iqr_ms, latency_runs=timing.runs,
+                           latency_runtime=target.runtime, latency_threads=target.threads)
         checks = evaluate(target.budgets, metrics, target.name)
     except CnnscopeError as e:
         raise _in_context(target, e) from None
@@ -222,7 +229,8 @@ def run_checks(targets: list[CheckTarget], baseline: str | None = None, max_grow
 def check_models(models: Sequence[str] = (), *, config: str | None = None, budgets: Mapping[str, Any] | None = None,
                  fail_on_uncounted: bool = False, input_size: str | None = None, weights: str | None = None,
                  batch_size: int | None = None, baseline: str | None = None, max_growth: str | None = None,
-                 update_baseline: bool = False,
+                 update_baseline: bool = False, runtime: str | None = None, threads: int | None = None,
+                 latency_runs: int | None = None,
                  progress: Callable[[Iterable[CheckTarget]], Any] | None = None) -> CheckReport:
     """What ``cnnscope check`` does, as a library call: ``check_models(["resnet18"], budgets={"max-params":
     "12M"})``. ``budgets`` maps budget options (``max-params`` or ``max_params``) to their values.
@@ -230,7 +238,8 @@ def check_models(models: Sequence[str] = (), *, config: str | None = None, budge
     With ``models`` and no ``config``, the budgets apply to each model. Otherwise the models and budgets
     come from ``[tool.cnnscope.check]`` in ``config`` (default ./pyproject.toml) — ``models`` then pick
     entries by name — and ``budgets``, ``input_size``, ``weights`` and ``batch_size`` override the
-    config's for every model. Bad input raises :class:`CnnscopeError` before any model is analysed;
+    config's for every model; ``runtime`` ("ort"/"torch"), ``threads`` and ``latency_runs`` set how a
+    ``max-latency`` budget is measured. Bad input raises :class:`CnnscopeError` before any model is analysed;
     a budget that fails does not raise (read ``.passed``).
     """
     from .budgets import merge_budgets, parse_budget
@@ -262,6 +271,17 @@ def check_models(models: Sequence[str] = (), *, config: str | None = None, budge
         max_growth = max_growth or cfg.max_growth
     if max_growth and not baseline:
         raise CnnscopeError("--max-growth needs --baseline FILE (the sizes to grow from)")
+    from ..timing.latency import LATENCY_RUNTIMES
+
+    if runtime is not None and runtime not in LATENCY_RUNTIMES:
+        raise UnknownNameError("runtime", runtime, LATENCY_RUNTIMES)
+    for what, v, lo in (("--threads", threads, 1), ("--latency-runs", latency_runs, 3)):
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= 100_000):
+            raise CnnscopeError(f"{what} must be a whole number from {lo} to 100,000, got {v}")
+    for t in targets:
+        t.runtime = runtime or t.runtime
+        t.threads = threads or t.threads
+        t.latency_runs = latency_runs or t.latency_runs
     if not baseline and not update_baseline and not any(t.budgets for t in targets):
         raise CnnscopeError("no budget given, so nothing would be checked: add one such as --max-params 25M or "
                             "--max-macs 4G (see --help), a [tool.cnnscope.check] budget, or --baseline FILE")

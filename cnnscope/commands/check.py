@@ -23,7 +23,7 @@ def budget_options(fn):
     from ..check.budgets import METRICS
 
     for metric in reversed(list(METRICS.values())):
-        metavar = {"count": "N", "bytes": "MB", "pixels": "PX"}[metric.unit]
+        metavar = {"count": "N", "bytes": "MB", "pixels": "PX", "ms": "TIME"}[metric.unit]
         fn = click.option(f"--{metric.option}", f"budget_{metric.option.replace('-', '_')}", metavar=metavar,
                           help=metric.help[0].upper() + metric.help[1:] + ".")(fn)
     return fn
@@ -42,6 +42,11 @@ def budget_options(fn):
               help="torchvision weights name or state_dict file for every model (never downloaded).")
 @click.option("--batch-size", "-b", type=click.IntRange(min=1, max=2**31 - 1), default=None,
               help="Batch size N; MACs and activations scale with it. Default 1.")
+@click.option("--runtime", type=click.Choice(["ort", "torch"]), default=None,
+              help="How --max-latency is measured: ort (onnxruntime on a verified export, the default) or torch.")
+@click.option("--threads", type=click.IntRange(1, 1024), default=None, help="Threads for --max-latency (default 1).")
+@click.option("--latency-runs", type=click.IntRange(3, 100_000), default=None,
+              help="Measured runs for --max-latency (default 20; the median and IQR decide).")
 @click.option("--baseline", metavar="FILE", help="Stored sizes (JSON) to compare with; fail when a metric grows "
                                                  "by more than --max-growth.")
 @click.option("--max-growth", metavar="PCT", help="Allowed growth over the baseline, e.g. 5% (default) or 0%.")
@@ -55,7 +60,7 @@ def budget_options(fn):
 @click.option("--junit-xml", type=click.Path(dir_okay=False), metavar="FILE",
               help="Also write a JUnit XML report to FILE (for CI test-report widgets).")
 def check(models, config_path, fail_on_uncounted, input_size, weights, batch_size, baseline, max_growth,
-          update_baseline, fmt, output, junit_xml, **budget_values):
+          update_baseline, fmt, output, junit_xml, runtime, threads, latency_runs, **budget_values):
     """Fail (exit 1) when a model exceeds its size budgets; exit 0 when all hold, 2 on bad input.
 
     \b
@@ -65,7 +70,8 @@ def check(models, config_path, fail_on_uncounted, input_size, weights, batch_siz
     With none, models and budgets come from [tool.cnnscope.check] in ./pyproject.toml
     (or --config FILE; then MODEL arguments pick entries by name). Budgets given on
     the command line override the config's for every model.
-    All models are analysed in this one process, on meta tensors (no weights).
+    All models are analysed in this one process, on meta tensors (no weights;
+    only --max-latency runs the model for real).
 
     \b
     Budgets (validated before anything is analysed):
@@ -81,6 +87,9 @@ def check(models, config_path, fail_on_uncounted, input_size, weights, batch_siz
                               (inference peak, from tensor liveness)
       --max-train-memory-mb 500 params + grads + SGD momentum + saved activations
       --max-macs-at 640=40G   MACs at another input size
+      --max-latency 30ms      measured median latency (--runtime ort|torch, --threads);
+                              fails only beyond the measured spread (IQR). Real
+                              forwards on random weights: needs a quiet machine
       --min-rf 200            receptive field: both axes ≥ 200 px (or HxW per axis)
       --fail-on-uncounted     no op may count 0 MACs for want of a formula
 
@@ -91,6 +100,7 @@ def check(models, config_path, fail_on_uncounted, input_size, weights, batch_siz
       cnnscope check --baseline sizes.json --update-baseline
       cnnscope check --baseline sizes.json --max-growth 2% --format github
       cnnscope check --format junit -o cnnscope-junit.xml
+      cnnscope check mnist_cnn --max-latency 500ms --runtime ort --latency-runs 5
     """
     from ..check.report import render
     from ..check.runner import check_models
@@ -106,7 +116,8 @@ def check(models, config_path, fail_on_uncounted, input_size, weights, batch_siz
     report = check_models(models, config=config_path, budgets={k[len("budget_"):]: v for k, v in budget_values.items()},
                           fail_on_uncounted=fail_on_uncounted, input_size=input_size, weights=weights,
                           batch_size=batch_size, baseline=baseline, max_growth=max_growth,
-                          update_baseline=update_baseline, progress=_progress_bar)
+                          update_baseline=update_baseline, runtime=runtime, threads=threads,
+                          latency_runs=latency_runs, progress=_progress_bar)
     data = report.to_dict()
 
     from .options import emit
