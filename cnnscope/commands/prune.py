@@ -15,6 +15,13 @@ from .transform_helpers import data_options, transform_output_option
                    "(0.5 or 50%). With --scope global: of all prunable channels.")
 @click.option("--target-macs", metavar="N", help="Instead of --ratio: prune until the model has at most N MACs (2G).")
 @click.option("--target-params", metavar="N", help="Instead of --ratio: prune until at most N parameters (10M).")
+@click.option("--target-latency", metavar="TIME",
+              help="Instead of --ratio: prune until the model measures at most TIME per forward here (20ms), "
+                   "from a per-layer latency table (cached) and a measurement of the result (exit 1 if missed).")
+@click.option("--runtime", type=click.Choice(["ort", "torch"]), default="ort", show_default=True,
+              help="With --target-latency: the runtime the latency is measured on.")
+@click.option("--threads", type=click.IntRange(1, 1024), default=1, show_default=True,
+              help="With --target-latency: intra-op threads of the runtime.")
 @click.option("--criterion", "-c", metavar="NAME", default=None,
               help="How channels are ranked: l1 (default; Li et al. 2017), l2, bn (|γ| of BatchNorm, network "
                    "slimming) or random.")
@@ -34,7 +41,8 @@ from .transform_helpers import data_options, transform_output_option
 @click.option("--format", "-f", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.option("--dry-run", is_flag=True, help="Prune, verify and report, but write nothing (-o not needed).")
 @transform_output_option
-def prune(model, weights, input_size, batch_size, ratio, target_macs, target_params, criterion, scope, ignore,
+def prune(model, weights, input_size, batch_size, ratio, target_macs, target_params, target_latency, runtime, threads,
+          criterion, scope, ignore,
           round_to, unstructured, sparsity, data, epochs, lr, mean, std, train_batch, device, seed, fmt, dry_run,
           output):
     """Prune MODEL into a smaller artifact (-o), verified before anything is written.
@@ -59,15 +67,41 @@ def prune(model, weights, input_size, batch_size, ratio, target_macs, target_par
       cnnscope prune mobilenet_v2 --ratio 0.25 --round-to 8 -o m.pt
       cnnscope prune model.pt --ratio 0.5 --data digits/ --epochs 3 -o small.pt
       cnnscope prune resnet18 --unstructured --sparsity 0.8 -o sparse.pt
+      cnnscope prune resnet18 -i 3x64x64 --target-latency 60% --runtime ort -o r18-fast.pt
+
+    \b
+    --target-latency TIME (20ms, 0.02s, or 60% of the measured original): the model is
+    pruned uniformly to 75/50/25% and each version profiled per layer once (a table, cached
+    per machine, runtime and threads); the ratio that the table predicts meets the target is
+    applied, then the result is measured (median and IQR, interleaved with the original).
+    Missing the target by more than the spread: exit 1, nothing written.
     """
     from ..report.transforms import render_prune_report
     from ..transforms.pipeline import DataOptions, run_prune
     from .transform_helpers import print_report, progress_bar, warn_on_stderr
 
     scope = scope or ("global" if unstructured else "layer")
-    settings = _validate(model, ratio, target_macs, target_params, criterion, scope, round_to, unstructured,
-                         sparsity, data, output, dry_run, device)
-    report = run_prune(model, output=None if dry_run else output, weights=weights, input_size=input_size,
+    if target_latency is not None:
+        for flag, value in (("--ratio", ratio), ("--target-macs", target_macs), ("--target-params", target_params),
+                            ("--unstructured", unstructured)):
+            if value:
+                from ..errors import CnnscopeError
+
+                raise CnnscopeError(f"--target-latency chooses the ratio itself; drop {flag}")
+    settings = _validate(model, "0.5" if target_latency is not None else ratio, target_macs, target_params, criterion,
+                         scope, round_to, unstructured, sparsity, data, output, dry_run, device)
+    run = run_prune
+    if target_latency is not None:
+        from functools import partial
+
+        from ..timing.latency_prune import parse_target, prune_to_latency
+
+        settings["ratio"] = None
+        from .transform_helpers import terminal_progress
+
+        run = partial(prune_to_latency, target=parse_target(target_latency), runtime=runtime, threads=threads,
+                      latency_progress=terminal_progress)
+    report = run(model, output=None if dry_run else output, weights=weights, input_size=input_size,
                        batch_size=batch_size, unstructured=unstructured, sparsity=settings["sparsity"],
                        ratio=settings["ratio"], target_macs=settings["target_macs"],
                        target_params=settings["target_params"], criterion=settings["criterion"], scope=scope,

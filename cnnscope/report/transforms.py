@@ -15,6 +15,22 @@ def _pct(x: float) -> str:
     return f"{100 * x:.1f}%"
 
 
+def latency_lines(report: dict) -> list[str]:
+    """``prune --target-latency``: the target, what the latency table predicted, what was measured."""
+    search, measured = report.get("target_search"), report.get("measured")
+    if not search or not measured:
+        return []
+    t = search["table"]
+    before, after = measured["before"], measured["after"]
+    return [f"Latency target {search['target']} = {search['target_ms']:.3f} ms on {search['runtime']} "
+            f"({search['threads']} thread{'s' if search['threads'] != 1 else ''}): the table "
+            f"({'cached' if t['cached'] else 'measured now'}, widths {', '.join(f'{w:.0%}' for w in t['widths'])}) "
+            f"predicted {search['predicted_ms']:.3f} ms at ratio {search['ratio']:.4g}",
+            f"Measured: {before['median_ms']:.3f} ms → {after['median_ms']:.3f} ms (IQR {after['iqr_ms']:.3f}, "
+            f"{after['runs']} interleaved runs; prediction error {measured['prediction_error']:+.1%}): "
+            f"{'target met' if measured['met'] else 'target missed'}"]
+
+
 def render_prune_report(report: dict) -> str:
     """The human-readable report: what was done, before/after totals and layers, channels, accuracy."""
     d = report["details"]
@@ -41,6 +57,7 @@ def render_prune_report(report: dict) -> str:
                + f" (ratio {d['ratio']:.4g})")
         lines.append(f"{report['model']}: structured pruning, criterion {d['criterion']}, {d['scope']} scope, {how}, "
                      f"{report['seconds']:.2f} s")
+        lines += latency_lines(report)
         lines.append("")
         lines.append(render_diff_table(report["diff"], max_rows=0).rstrip("\n").split("\n\n")[0])
         groups = d["groups"]

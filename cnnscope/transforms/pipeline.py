@@ -180,10 +180,16 @@ def run_prune(model: str, *, output: str | None = None, weights: str | None = No
               ratio: float | None = None, target_macs: int | None = None, target_params: int | None = None,
               criterion: str = "l1", scope: str | None = None, ignore: Iterable[str] = (), round_to: int = 1,
               seed: int = 0, data: DataOptions | None = None, progress: Progress = no_progress,
-              warn: Callable[[str], None] = _warn) -> TransformReport:
+              warn: Callable[[str], None] = _warn, ratio_for: Callable | None = None,
+              before_write: Callable | None = None) -> TransformReport:
     """Prune MODEL (structured channels, or ``unstructured`` weights to ``sparsity``), verify, and write
     the artifact to ``output`` (None: a dry run, nothing written). Values are parsed already
-    (``target_macs`` a count, ``ratio`` a fraction)."""
+    (``target_macs`` a count, ``ratio`` a fraction).
+
+    Hooks for targets measured above this layer (``prune --target-latency``): ``ratio_for(real model,
+    analysis) -> (ratio, dict)`` chooses the ratio; ``before_write(pruned model) -> dict`` measures the
+    result (after any fine-tune) and may raise ``CheckFailed``: nothing is written then. Their dicts are
+    the report's ``"target_search"`` and ``"measured"``."""
     from ..analysis.diff import diff_summaries
     from ..analysis.summary import build_summary
     from .common import finish_transform
@@ -196,6 +202,9 @@ def run_prune(model: str, *, output: str | None = None, weights: str | None = No
     if session is not None:
         session.measure_before(real)
     started = time.perf_counter()
+    search = measured = None
+    if ratio_for is not None:
+        ratio, search = ratio_for(real, before)
     if unstructured:
         from .unstructured import prune_unstructured
 
@@ -210,6 +219,8 @@ def run_prune(model: str, *, output: str | None = None, weights: str | None = No
     if session is not None:
         session.measure_after(result.model, keep_zero=[r["name"] for r in result.details["layers"]]
                               if unstructured else ())
+    if before_write is not None:
+        measured = before_write(result.model)
     after = finish_transform(src, before, result, output, write=output is not None)
     return TransformReport({
         "schema": PRUNE_SCHEMA, "model": before.name, "output": output,
@@ -218,6 +229,7 @@ def run_prune(model: str, *, output: str | None = None, weights: str | None = No
         "details": _plain(result.details), "notes": load_notes + list(result.notes),
         "accuracy": session.as_dict() if session else None,
         "diff": diff_summaries(before_summary, after, only_changed=False),
+        **({"target_search": search, "measured": measured} if ratio_for is not None else {}),
     }, result.model)
 
 

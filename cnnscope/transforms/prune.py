@@ -317,13 +317,18 @@ class CostModel:
         return cls(coupling, {n: p.numel() for n, p in params.items()},
                    {n: tuple(p.shape) for n, p in params.items()}, terms)
 
-    def evaluate(self, removed: torch.Tensor) -> tuple[int, int]:
-        """(params, MACs) of the model with the classes in ``removed`` gone."""
+    def factors(self, removed: torch.Tensor) -> dict[str, float]:
+        """Parameter name -> fraction of its elements kept with the classes in ``removed`` gone."""
         factor: dict[str, float] = {}
         for s in self.coupling.slots:
             if s.tensor in self.numel:
                 kept = int((~removed[s.classes]).sum())
                 factor[s.tensor] = factor.get(s.tensor, 1.0) * kept / s.size
+        return factor
+
+    def evaluate(self, removed: torch.Tensor) -> tuple[int, int]:
+        """(params, MACs) of the model with the classes in ``removed`` gone."""
+        factor = self.factors(removed)
         params = sum(round(n * factor.get(name, 1.0)) for name, n in self.numel.items())
         macs = sum(round(m * factor.get(w, 1.0)) if w else m for m, w in self.mac_terms)
         return params, macs
@@ -468,19 +473,25 @@ def prune_channels(model: nn.Module, input_size: Any = None, *, ratio: float | N
                                round_to, seed, batch_size, analysis, inplace)
 
 
-def _prune_channels(model, input_size, ratio, criterion, scope, target_macs, target_params, ignore, round_to,
-                    seed, batch_size, analysis, inplace) -> TransformResult:
-    from ..analysis.engine import analyze
+def search_state(model: nn.Module, analysis, criterion: str, ignore: list[str], seed: int
+                 ) -> tuple[Coupling, torch.Tensor, CostModel, list[str]]:
+    """What choosing a ratio needs: the channel coupling, the importance per class, the cost model, notes."""
     from .importance import score
 
-    if analysis is None:
-        analysis = analyze(model, input_size=input_size, batch_size=batch_size)
     graphs, notes = coupling_graphs(analysis, model)
     coupling = find_coupling(graphs, analysis.model, ignore)
     tensors = {**dict(model.named_parameters()), **dict(model.named_buffers())}
     importance, more = score(criterion, coupling, tensors, seed)
-    notes += more
-    cost = CostModel.build(analysis.graph, analysis.model, coupling)
+    return coupling, importance, CostModel.build(analysis.graph, analysis.model, coupling), notes + more
+
+
+def _prune_channels(model, input_size, ratio, criterion, scope, target_macs, target_params, ignore, round_to,
+                    seed, batch_size, analysis, inplace) -> TransformResult:
+    from ..analysis.engine import analyze
+
+    if analysis is None:
+        analysis = analyze(model, input_size=input_size, batch_size=batch_size)
+    coupling, importance, cost, notes = search_state(model, analysis, criterion, ignore, seed)
     if ratio is None:
         ratio = search_ratio(cost, coupling, importance, scope, round_to, target_macs, target_params)
     removed = select_removed(coupling, importance, ratio, scope, round_to)
