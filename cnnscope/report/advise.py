@@ -35,3 +35,22 @@ def render_advice(report: dict, top: int) -> str:
     lines.append("MACs: 1 MAC = one multiply-accumulate; FLOPs = 2 × MACs. Apply with cnnscope stride|reduce|factorize|"
                  "prune MODEL -o OUT.pt.")
     return "\n".join(lines) + "\n"
+
+
+def render_latency_advice(report: dict) -> str:
+    """``advise --by latency``: one row per method, best measured saving per point of error first."""
+    o = report["original"]
+    lines = [f"{report['model']} (input {'×'.join(map(str, report['input_shape']))}) on {report['runtime']}, "
+             f"{report['threads']} thread{'s' if report['threads'] != 1 else ''}: {o['median_ms']:.3f} ms "
+             f"(IQR {o['iqr_ms']:.3f}, {report['runs']} interleaved runs)", ""]
+    rows = [[m["method"], f"{m['latency']['median_ms']:.3f}", f"{m['latency']['iqr_ms']:.3f}",
+             f"{m['saved_ms']:+.3f}", f"{m['latency_ratio']:.1%}", f"{m['macs_ratio']:.1%}",
+             f"{m['output_error_pct']:.2f}%", f"{m['ms_per_error_point']:.3f}"] for m in report["methods"]]
+    lines.append(tabulate(rows, headers=["method", "ms", "IQR", "saved ms", "latency of before", "MACs of before",
+                                         "output error", "ms saved / error pt"], disable_numparse=True,
+                          colalign=("left",) + ("right",) * 7))
+    lines += ["", f"Error: {report['error']}."]
+    lines += [f"note: {n}" for n in report["notes"]]
+    lines.append("Latency is measured here, not estimated from MACs; it needs a quiet machine. "
+                 "1 MAC = one multiply-accumulate.")
+    return "\n".join(lines) + "\n"
