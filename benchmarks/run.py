@@ -24,7 +24,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.dirname(HERE))
 
-SECTIONS = ["analysis", "memory", "prune", "rewrites", "export", "quantize"]
+SECTIONS = ["analysis", "memory", "prune", "rewrites", "export", "quantize", "profile"]
 
 
 def machine() -> str:

@@ -31,8 +31,9 @@ from .transform_helpers import data_options, transform_output_option
 @click.option("--ignore", metavar="GLOB", multiple=True,
               help="Layers to keep whole (repeatable), e.g. 'layer4.*' or features.0: no channel they hold is "
                    "removed, so the groups coupled to them are kept too.")
-@click.option("--round-to", type=click.IntRange(min=1, max=2**31 - 1), default=1, show_default=True,
-              help="Keep channel counts multiples of N (8 or 16 suit most hardware).")
+@click.option("--round-to", type=click.IntRange(min=1, max=2**31 - 1), default=None,
+              help="Keep channel counts multiples of N (8 or 16 suit most hardware). Default 1; 8 with "
+                   "--target-latency (onnxruntime's fast CPU convolutions block channels by 8).")
 @click.option("--unstructured", is_flag=True,
               help="Zero the smallest weights instead of removing channels (needs --sparsity). No speed-up.")
 @click.option("--sparsity", metavar="S", help="With --unstructured: fraction of conv/linear weights to zero.")
@@ -81,6 +82,10 @@ def prune(model, weights, input_size, batch_size, ratio, target_macs, target_par
     from .transform_helpers import print_report, progress_bar, warn_on_stderr
 
     scope = scope or ("global" if unstructured else "layer")
+    if round_to is None:
+        from ..timing.latency_prune import LATENCY_ROUND_TO
+
+        round_to = LATENCY_ROUND_TO if target_latency is not None else 1
     if target_latency is not None:
         for flag, value in (("--ratio", ratio), ("--target-macs", target_macs), ("--target-params", target_params),
                             ("--unstructured", unstructured)):

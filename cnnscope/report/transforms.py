@@ -27,8 +27,9 @@ def latency_lines(report: dict) -> list[str]:
             f"({'cached' if t['cached'] else 'measured now'}, widths {', '.join(f'{w:.0%}' for w in t['widths'])}) "
             f"predicted {search['predicted_ms']:.3f} ms at ratio {search['ratio']:.4g}",
             f"Measured: {before['median_ms']:.3f} ms → {after['median_ms']:.3f} ms (IQR {after['iqr_ms']:.3f}, "
-            f"{after['runs']} interleaved runs; prediction error {measured['prediction_error']:+.1%}): "
-            f"{'target met' if measured['met'] else 'target missed'}"]
+            f"{after['runs']} interleaved runs; target {measured['target_ms']:.3f} ms; prediction error "
+            f"{measured['prediction_error']:+.1%} after the machine's drift ×{measured['drift']:.3f} since the "
+            f"table): {'target met' if measured['met'] else 'target missed'}"]
 
 
 def render_prune_report(report: dict) -> str:

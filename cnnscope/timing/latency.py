@@ -49,21 +49,23 @@ def latencies(models: list, input_shape: tuple[int, ...], runtime: str = "ort", 
 
     x = random_input(tuple(input_shape), seed=0)
     workdir = Path(tempfile.mkdtemp(prefix="cnnscope-latency."))
+    # the exports' verification forwards run on the measured thread count too: a wider PyTorch pool left
+    # spinning after them competes with the measured runs on a small machine
     try:
-        runners = []
-        for k, m in enumerate(models):
-            if runtime == "torch":
-                runners.append(_torch_runner(m, x))
-                continue
-            path = m
-            if isinstance(m, nn.Module):
-                from ..export.onnx_export import export_onnx
-
-                path = workdir / f"model{k}.onnx"
-                n, *chw = input_shape
-                export_onnx(m, path, input_size="x".join(map(str, chw)), batch_size=n)
-            runners.append(_ort_runner(path, x, threads))
         with torch_threads(threads):
+            runners = []
+            for k, m in enumerate(models):
+                if runtime == "torch":
+                    runners.append(_torch_runner(m, x))
+                    continue
+                path = m
+                if isinstance(m, nn.Module):
+                    from ..export.onnx_export import export_onnx
+
+                    path = workdir / f"model{k}.onnx"
+                    n, *chw = input_shape
+                    export_onnx(m, path, input_size="x".join(map(str, chw)), batch_size=n)
+                runners.append(_ort_runner(path, x, threads))
             samples = interleaved(runners, runs, warmup, progress, f"measuring latency ({runtime})")
     finally:
         shutil.rmtree(workdir, ignore_errors=True)

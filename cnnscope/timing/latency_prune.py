@@ -11,9 +11,15 @@
 2. *Prediction*: for any choice of removed channels the pruner's cost model gives each weight's kept
    fraction; every row's time is read off its table (linear between measured widths, proportional
    below the smallest), and the rows are summed.
-3. *Choice*: the smallest ratio (``--scope layer``: the same in every group; ``global``: one ranking)
-   whose predicted latency meets the target, by bisection.
-4. *Measurement*: the pruned model (after any fine-tune) and the original are timed, interleaved. If the
+3. *Choice*: per-group widths (:func:`per_group`): from the largest uniform ratio whose prediction misses
+   the target (bisection), remove ``--round-to`` channels at a time from the group that buys the most
+   predicted milliseconds per unit of importance lost, until the prediction meets the target; then give
+   back any step the target can afford.
+4. *Correction*: the choice is built and timed against the original; when the table was optimistic
+   (measured above the target), the goal is lowered by the measured shortfall and the choice made again,
+   at most :data:`CORRECTIONS` times (the table's noise, and the optimizer picking exactly the layers the
+   table flatters, make a closed loop more reliable than any single prediction).
+5. *Measurement*: the pruned model (after any fine-tune) and the original are timed, interleaved. If the
    achieved median misses the target by more than the measured spread (IQR), it is a failed budget:
    exit 1, with the numbers, and nothing is written.
 """
@@ -30,6 +36,12 @@ from ..progress import Progress, no_progress
 from . import cache
 
 WIDTHS = (1.0, 0.75, 0.5, 0.25)
+#: channel counts default to multiples of 8 under a latency target: onnxruntime's NCHWc convolutions
+#: (and most CPU GEMM kernels) block channels by 8, and a count off that grid can run slower than a
+#: larger one on it (mobilenet_v2 pruned to odd counts measured 47% above its table's prediction)
+LATENCY_ROUND_TO = 8
+#: times the choice is built, measured and re-aimed when the table was optimistic
+CORRECTIONS = 2
 TABLE_RUNS = 7
 
 
@@ -163,11 +175,61 @@ def parse_target(text) -> tuple[str, float]:
     return "ms", _parse_ms(t, "--target-latency")
 
 
+def per_group(coupling, importance, cost, table, base, lo: float, hi: float, scope: str, round_to: int,
+              target_ms: float):
+    """Per-group widths against the table (the HALP idea, greedily): start from the largest uniform ratio
+    that misses the target (``lo``) and, while the prediction is above it, take from the group whose next
+    ``round_to`` channels buy the most predicted milliseconds per unit of importance lost (each group's
+    importance divided by its mean, as ``--scope global`` ranks); then give back, most important first,
+    every step whose return keeps the prediction within the target (so the result lands close under it
+    rather than a whole step below). Falls back to the uniform ratio ``hi`` when no step helps.
+    Returns (removed classes, "per-group" | "uniform")."""
+    from ..transforms.prune import next_removal, next_restore, select_removed
+
+    uniform = select_removed(coupling, importance, hi, scope, round_to)
+    removed = select_removed(coupling, importance, lo, scope, round_to).clone()
+    groups = [g for g in coupling.groups if g.removable > 0]
+    means = {g.index: float(importance[g.classes].float().mean()) or 1.0 for g in groups}
+    current = predict(table, base, cost.factors(removed))
+    while current > target_ms:
+        best = None
+        for g in groups:
+            cls = next_removal(coupling, importance, removed, g, round_to)
+            if cls is None:
+                continue
+            trial = removed.clone()
+            trial[cls] = True
+            t = predict(table, base, cost.factors(trial))
+            lost = float(importance[cls].float().sum()) / means[g.index]
+            score = (current - t) / max(lost, 1e-12)
+            if current - t > 0 and (best is None or score > best[0]):
+                best = (score, trial, t)
+        if best is None:
+            return uniform, "uniform"
+        _, removed, current = best
+    restored = True
+    while restored:
+        restored = False
+        options = []
+        for g in groups:
+            cls = next_restore(coupling, importance, removed, g, round_to)
+            if cls is not None:
+                options.append((float(importance[cls].float().sum()) / means[g.index], g.index, cls))
+        for _, _, cls in sorted(options, key=lambda o: (-o[0], o[1])):
+            trial = removed.clone()
+            trial[cls] = False
+            t = predict(table, base, cost.factors(trial))
+            if t <= target_ms:
+                removed, current, restored = trial, t, True
+                break
+    return removed, "per-group"
+
+
 def latency_target(target: tuple[str, float], *, runtime: str = "ort", threads: int = 1, runs: int = 20,
                    criterion: str = "l1", scope: str = "layer", ignore=(), round_to: int = 1, seed: int = 0,
                    use_cache: bool = True, progress: Progress = no_progress):
     """The two hooks :func:`~cnnscope.transforms.pipeline.run_prune` takes: ``(ratio_for, before_write)``."""
-    from ..transforms.prune import search_state, select_removed
+    from ..transforms.prune import prune_channels, search_state, select_removed
     from .latency import latencies
 
     state: dict[str, Any] = {}
@@ -193,26 +255,59 @@ def latency_target(target: tuple[str, float], *, runtime: str = "ort", threads: 
             raise CnnscopeError(f"--target-latency {target_ms:g} ms cannot be met by pruning: with every group "
                                 f"down to one channel the table predicts {p_max:.3f} ms (the unpruned model: "
                                 f"{p0:.3f} ms); raise the target")
-        lo, hi = 0.0, 1 - 1e-9
-        while hi - lo > 1e-3:
-            mid = (lo + hi) / 2
-            lo, hi = (lo, mid) if predicted(mid) <= target_ms else (mid, hi)
+        def uniform_bounds(goal: float) -> tuple[float, float]:
+            """(largest uniform ratio predicted above ``goal``, smallest at or below it), by bisection."""
+            lo, hi = 0.0, 1 - 1e-9
+            while hi - lo > 1e-3:
+                mid = (lo + hi) / 2
+                lo, hi = (lo, mid) if predicted(mid) <= goal else (mid, hi)
+            return lo, hi
+
         import copy
 
-        state.update(original=copy.deepcopy(real).eval(), shape=tuple(analysis.input_shape), predicted=predicted(hi))
-        return hi, {"target_ms": target_ms, "target": f"{target[1]:.0%} of the original" if target[0] == "fraction"
-                    else f"{target_ms:g} ms", "runtime": runtime, "threads": threads, "ratio": hi,
-                    "predicted_ms": predicted(hi), "predicted_unpruned_ms": p0,
-                    "table": {"widths": list(WIDTHS), "runs": TABLE_RUNS, "cached": table["cached"],
-                              "measured_totals": table["totals"], "rows": len(table["rows"])}}
+        original = copy.deepcopy(real).eval()
+        goal, attempts = target_ms, []
+        for attempt in range(1, CORRECTIONS + 2):
+            lo, hi = uniform_bounds(goal)
+            removed, how = per_group(coupling, importance, cost, table, base, lo, hi, scope, round_to, goal)
+            expected = predict(table, base, cost.factors(removed))
+            if attempt > CORRECTIONS:
+                break
+            # close the loop: build the choice, time it against the original, and aim lower by the
+            # measured shortfall if the table was optimistic (at most CORRECTIONS times)
+            candidate = prune_channels(real, removed=removed, analysis=analysis, ignore=list(ignore),
+                                       round_to=round_to, seed=seed).model.eval()
+            before_t, after_t = latencies([original, candidate], tuple(analysis.input_shape), runtime, threads,
+                                          runs, 3, progress)
+            now = target[1] * before_t.median_ms if target[0] == "fraction" else target_ms
+            attempts.append({"goal_ms": goal, "predicted_ms": expected, "original_ms": before_t.median_ms,
+                             "measured_ms": after_t.median_ms, "target_ms": now})
+            if after_t.median_ms <= now:
+                break
+            goal *= now / after_t.median_ms
+
+        state.update(original=original, shape=tuple(analysis.input_shape), predicted=expected,
+                     table_original=measured0)
+        total = sum(g.size for g in coupling.groups if g.removable > 0)
+        return None, {"target_ms": target_ms, "target": f"{target[1]:.0%} of the original" if target[0] == "fraction"
+                      else f"{target_ms:g} ms", "runtime": runtime, "threads": threads,
+                      "ratio": float(removed.sum()) / total if total else 0.0, "uniform_ratio": hi,
+                      "uniform_predicted_ms": predicted(hi), "allocation": how,
+                      "predicted_ms": expected, "predicted_unpruned_ms": p0, "attempts": attempts,
+                      "table": {"widths": list(WIDTHS), "runs": TABLE_RUNS, "cached": table["cached"],
+                                "measured_totals": table["totals"], "rows": len(table["rows"])}}, removed
 
     def before_write(pruned):
-        target_ms = state["target_ms"]
         before, after = latencies([state["original"], pruned.eval()], state["shape"], runtime, threads, runs, 3,
                                   progress)
+        # the machine may run faster or slower now than while the table was measured: "drift" says by how
+        # much (the original now ÷ the original then); a target given as a fraction follows the original
+        # measured in these same interleaved runs
+        drift = before.median_ms / state["table_original"] if state["table_original"] else 1.0
+        target_ms = target[1] * before.median_ms if target[0] == "fraction" else state["target_ms"]
         out = {"target_ms": target_ms, "before": before.to_dict(), "after": after.to_dict(),
-               "predicted_ms": state["predicted"],
-               "prediction_error": after.median_ms / state["predicted"] - 1 if state["predicted"] else None,
+               "predicted_ms": state["predicted"], "drift": drift,
+               "prediction_error": after.median_ms / (state["predicted"] * drift) - 1 if state["predicted"] else None,
                "met": after.median_ms <= target_ms + after.iqr_ms}
         if not out["met"]:
             raise CheckFailed(f"--target-latency {target_ms:g} ms missed: the pruned model measures "
@@ -231,7 +326,8 @@ def prune_to_latency(model: str, target, *, runtime: str = "ort", threads: int =
     ratio chosen from the latency table and the result measured before it is written. ``prune_options``:
     ``output``, ``criterion``, ``scope``, ``ignore``, ``round_to``, ``seed``, ``data``, ... as ``run_prune``.
     ``target``: ``"20ms"``, ``"0.02s"``, ``"60%"`` (of the measured original) or :func:`parse_target`'s pair.
-    ``latency_progress``: the progress of the table and the measurements (default: ``progress``)."""
+    ``latency_progress``: the progress of the table and the measurements (default: ``progress``).
+    ``round_to`` defaults to :data:`LATENCY_ROUND_TO` here."""
     from ..transforms.pipeline import run_prune
     from .latency import LATENCY_RUNTIMES
 
@@ -244,6 +340,7 @@ def prune_to_latency(model: str, target, *, runtime: str = "ort", threads: int =
     for what in ("ratio", "target_macs", "target_params", "unstructured"):
         if prune_options.get(what):
             raise CnnscopeError(f"--target-latency chooses the ratio itself; drop --{what.replace('_', '-')}")
+    prune_options.setdefault("round_to", LATENCY_ROUND_TO)
     ratio_for, before_write = latency_target(
         target, runtime=runtime, threads=threads, runs=latency_runs,
         criterion=prune_options.get("criterion", "l1"), scope=prune_options.get("scope") or "layer",

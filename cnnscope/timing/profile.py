@@ -164,8 +164,10 @@ def _export_and_profile(model, x, input_shape, runs, warmup, threads, progress) 
     try:
         path = workdir / "model.onnx"
         n, *chw = input_shape
-        with progress([0], "exporting to ONNX") as steps:
-            for _ in steps:
+        from .machine import torch_threads
+
+        with progress([0], "exporting to ONNX") as steps, torch_threads(threads):
+            for _ in steps:     # on the measured threads: a wider pool left spinning would disturb the runs
                 export_onnx(model, path, input_size="x".join(map(str, chw)), batch_size=n)
         return profile_ort(path, x.numpy(), runs, warmup, threads, progress)
     finally:

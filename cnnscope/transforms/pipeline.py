@@ -187,7 +187,7 @@ def run_prune(model: str, *, output: str | None = None, weights: str | None = No
     (``target_macs`` a count, ``ratio`` a fraction).
 
     Hooks for targets measured above this layer (``prune --target-latency``): ``ratio_for(real model,
-    analysis) -> (ratio, dict)`` chooses the ratio; ``before_write(pruned model) -> dict`` measures the
+    analysis) -> (ratio, dict, removed classes or None)`` chooses the ratio (or the classes); ``before_write(pruned model) -> dict`` measures the
     result (after any fine-tune) and may raise ``CheckFailed``: nothing is written then. Their dicts are
     the report's ``"target_search"`` and ``"measured"``."""
     from ..analysis.diff import diff_summaries
@@ -202,9 +202,9 @@ def run_prune(model: str, *, output: str | None = None, weights: str | None = No
     if session is not None:
         session.measure_before(real)
     started = time.perf_counter()
-    search = measured = None
+    search = measured = chosen = None
     if ratio_for is not None:
-        ratio, search = ratio_for(real, before)
+        ratio, search, chosen = ratio_for(real, before)
     if unstructured:
         from .unstructured import prune_unstructured
 
@@ -214,7 +214,7 @@ def run_prune(model: str, *, output: str | None = None, weights: str | None = No
 
         result = prune_channels(real, ratio=ratio, criterion=criterion, scope=scope, target_macs=target_macs,
                                 target_params=target_params, ignore=list(ignore), round_to=round_to, seed=seed,
-                                analysis=before, inplace=True)
+                                analysis=before, inplace=True, removed=chosen)
     seconds = time.perf_counter() - started
     if session is not None:
         session.measure_after(result.model, keep_zero=[r["name"] for r in result.details["layers"]]

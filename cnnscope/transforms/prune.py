@@ -222,6 +222,43 @@ def _round_keep(keep: int, n: int, per_class: int, round_to: int) -> int:
     return keep
 
 
+def next_removal(coupling: Coupling, importance: torch.Tensor, removed: torch.Tensor, group, round_to: int
+                 ) -> torch.Tensor | None:
+    """The classes of ``group`` to remove next (its least important kept ones) so that its kept channels
+    drop to the next lower multiple of ``round_to``; None when it can lose no more."""
+    g = group
+    per_class = max(1, g.channels // g.size)
+    gone = removed[g.classes]
+    kept = int((~gone).sum())
+    floor = g.size - g.removable                       # classes that must stay
+    step = round_to // math.gcd(round_to, per_class) if round_to > 1 else 1
+    target = (kept - 1) // step * step
+    if target < max(floor, 1):
+        return None
+    imp = torch.where(g.prunable & ~gone, importance[g.classes], torch.full_like(importance[g.classes], math.inf))
+    order = torch.argsort(imp, stable=True)[: kept - target]
+    if not bool(torch.isfinite(imp[order]).all()):
+        return None
+    return g.classes[order]
+
+
+def next_restore(coupling: Coupling, importance: torch.Tensor, removed: torch.Tensor, group, round_to: int
+                 ) -> torch.Tensor | None:
+    """The inverse of :func:`next_removal`: the most important removed classes of ``group`` whose return
+    lifts its kept channels to the next multiple of ``round_to`` (or to all); None when none are removed."""
+    g = group
+    per_class = max(1, g.channels // g.size)
+    gone = removed[g.classes]
+    kept = int((~gone).sum())
+    if kept == g.size:
+        return None
+    step = round_to // math.gcd(round_to, per_class) if round_to > 1 else 1
+    target = min(g.size, (kept // step + 1) * step)
+    imp = torch.where(gone, importance[g.classes], torch.full_like(importance[g.classes], -math.inf))
+    order = torch.argsort(imp, descending=True, stable=True)[: target - kept]
+    return g.classes[order]
+
+
 def select_removed(coupling: Coupling, importance: torch.Tensor, ratio: float, scope: str = "layer",
                    round_to: int = 1) -> torch.Tensor:
     """Bool per class: True = remove. ``ratio`` = fraction of each group's channels (``layer``)
@@ -455,8 +492,12 @@ def validate_options(ratio, criterion, scope, target_macs, target_params, round_
 def prune_channels(model: nn.Module, input_size: Any = None, *, ratio: float | None = None,
                    criterion: str = "l1", scope: str = "layer", target_macs: int | None = None,
                    target_params: int | None = None, ignore: Iterable[str] = (), round_to: int = 1,
-                   seed: int = 0, batch_size: int = 1, analysis=None, inplace: bool = False) -> TransformResult:
+                   seed: int = 0, batch_size: int = 1, analysis=None, inplace: bool = False,
+                   removed: torch.Tensor | None = None) -> TransformResult:
     """Remove whole channels from ``model``; returns the smaller model and its plan step.
+
+    ``removed``: the classes to remove, chosen by the caller (``prune --target-latency``'s per-group
+    search over the same coupling, see :func:`search_state`) instead of by ``ratio``.
 
     ``model`` keeps its weights and is left untouched unless ``inplace``. ``analysis`` (from
     :func:`cnnscope.analysis.engine.analyze` of this model) saves tracing it again.
@@ -465,12 +506,12 @@ def prune_channels(model: nn.Module, input_size: Any = None, *, ratio: float | N
     >>> r.model            # a dense resnet50 with half the channels in every group
     """
     ignore = list(ignore)
-    validate_options(ratio, criterion, scope, target_macs, target_params, round_to)
+    validate_options(0.5 if removed is not None else ratio, criterion, scope, target_macs, target_params, round_to)
     # memory-bound copies and index bookkeeping: one thread is as fast on an idle machine and far
     # faster on a busy one (see coupling.one_thread)
     with one_thread():
         return _prune_channels(model, input_size, ratio, criterion, scope, target_macs, target_params, ignore,
-                               round_to, seed, batch_size, analysis, inplace)
+                               round_to, seed, batch_size, analysis, inplace, removed)
 
 
 def search_state(model: nn.Module, analysis, criterion: str, ignore: list[str], seed: int
@@ -486,15 +527,21 @@ def search_state(model: nn.Module, analysis, criterion: str, ignore: list[str], 
 
 
 def _prune_channels(model, input_size, ratio, criterion, scope, target_macs, target_params, ignore, round_to,
-                    seed, batch_size, analysis, inplace) -> TransformResult:
+                    seed, batch_size, analysis, inplace, chosen=None) -> TransformResult:
     from ..analysis.engine import analyze
 
     if analysis is None:
         analysis = analyze(model, input_size=input_size, batch_size=batch_size)
     coupling, importance, cost, notes = search_state(model, analysis, criterion, ignore, seed)
-    if ratio is None:
-        ratio = search_ratio(cost, coupling, importance, scope, round_to, target_macs, target_params)
-    removed = select_removed(coupling, importance, ratio, scope, round_to)
+    if chosen is not None:
+        removed = chosen
+        total = sum(g.size for g in coupling.groups if g.removable > 0)
+        ratio = float(removed.sum()) / total if total else 0.0
+        scope = "per-group"
+    else:
+        if ratio is None:
+            ratio = search_ratio(cost, coupling, importance, scope, round_to, target_macs, target_params)
+        removed = select_removed(coupling, importance, ratio, scope, round_to)
     estimate = cost.evaluate(removed)
     step = build_step(coupling, removed, analysis.model)
     if not step["tensors"]:

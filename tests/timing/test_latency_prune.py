@@ -33,14 +33,19 @@ def test_prune_to_a_measured_target_and_reuse_the_table(tmp_path):
     assert after["median_ms"] <= search["target_ms"] + after["iqr_ms"]
     assert measured["before"]["median_ms"] > after["median_ms"]
     assert abs(measured["prediction_error"]) < 0.25          # the table predicts the pruned model's latency
+    # each attempt was built and timed; a later one only after the earlier missed its target
+    attempts = search["attempts"]
+    assert 1 <= len(attempts) <= latency_prune.CORRECTIONS
+    assert all(a["measured_ms"] > a["target_ms"] for a in attempts[:-1])
     again = prune_to_latency("resnet18", "60%", input_size="3x64x64", output=None).to_dict()
     assert again["target_search"]["table"]["cached"]
-    assert again["target_search"]["ratio"] == pytest.approx(search["ratio"])
+    assert again["target_search"]["predicted_unpruned_ms"] == pytest.approx(search["predicted_unpruned_ms"])
 
 
 def test_a_missed_target_fails_and_writes_nothing(tmp_path, monkeypatch):
     # a table that predicts half of every time: the chosen ratio is far too mild for the target
     monkeypatch.setattr(latency_prune, "read_row", lambda pts, w: read_row(pts, w) / 2)
+    monkeypatch.setattr(latency_prune, "CORRECTIONS", 0)     # no closed loop to repair the table
     out = tmp_path / "fast.pt"
     with pytest.raises(CheckFailed, match="missed.*nothing was written"):
         prune_to_latency("resnet18", "30%", input_size="3x64x64", output=str(out), use_cache=False)
