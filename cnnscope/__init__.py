@@ -200,10 +200,13 @@ REPORT_FORMATS = ("html", "svg", "png", "markdown")
 
 
 def report_data(model, model2=None, *, weights=None, weights2=None, input_size=None, batch_size: int = 1,
-                trust_code=False) -> dict:
+                trust_code=False, profile: bool = False, runtime: str = "torch", threads: int = 1,
+                runs: int = 10) -> dict:
     """What ``cnnscope report`` shows, as a plain dict (:mod:`cnnscope.analysis.report_data`): the summary's
     totals, stages, biggest layers, depth profile (channels, feature-map size, RF), live memory, the layer
-    table, an artifact's history and, with ``model2``, the per-layer comparison."""
+    table, an artifact's history and, with ``model2``, the per-layer comparison. ``profile``: also measure
+    MODEL's latency per layer (:func:`profile` on ``runtime``, ``threads``, ``runs``) for the latency chart
+    and the table's time column."""
     from .analysis.report_data import report_data as build
     from .loading.history import history
     from .loading.source import ModelSource, resolve
@@ -220,12 +223,20 @@ def report_data(model, model2=None, *, weights=None, weights2=None, input_size=N
         if model2 is not None:
             c = compare(src if src is not None else model, model2, weights_b=weights2, input_size=input_size,
                         batch_size=batch_size)
-    return build(s, c, history(src))
+        p = None
+        if profile:
+            from .timing.profile import profile as measure
+
+            p = measure(src if src is not None else model, input_size, batch_size=batch_size,
+                        weights=None if src is not None else weights,
+                        runtime="ort" if src is not None and src.kind == "onnx" else runtime,
+                        threads=threads, runs=runs).to_dict()
+    return build(s, c, history(src), p)
 
 
 def html_report(model, output, model2=None, *, format=None, chart="macs", trust_code=False, **options) -> dict:
     """Write ``cnnscope report``'s output: a self-contained HTML page (default, or by ``output``'s suffix),
-    one chart as SVG or PNG (``chart``: macs, params, biggest, shape, rf, memory), or Markdown with every
+    one chart as SVG or PNG (``chart``: macs, params, biggest, shape, rf, memory, latency), or Markdown with every
     chart as an SVG beside it. Returns :func:`report_data`'s dict. ``options`` go to :func:`report_data`."""
     from .report.write import write_report
 

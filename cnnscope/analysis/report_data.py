@@ -77,8 +77,27 @@ def depth_profile(leaves: list[dict], input_shape: list[int]) -> tuple[list[dict
     return points, covers_at
 
 
-def report_data(summary: dict, compare: dict | None = None, history: list[str] | None = None) -> dict[str, Any]:
-    """The report of one model (and its comparison with a second), as plain data (module docstring)."""
+SLOWEST = 12
+
+
+def latency_of(profile: dict | None) -> dict | None:
+    """The report's latency section from a profile dict (``cnnscope.profile(...).to_dict()``): the first
+    runtime's whole-model time, its slowest rows, and each row's time by module for the layer table."""
+    if not profile or not profile.get("runtimes"):
+        return None
+    rt = profile["runtimes"][0]
+    rows = sorted(rt["layers"], key=lambda r: -r["median_ms"])[:SLOWEST]
+    return {"runtime": rt["runtime"], "threads": profile["threads"], "runs": profile["runs"],
+            "device": profile["device"], "total": rt["total"], "weights": profile["weights"],
+            "slowest": [{"name": r["name"] or "(model's own ops)", "median_ms": r["median_ms"], "share": r["share"],
+                         "bound": r["bound"], "fused": r.get("fused", False)} for r in rows],
+            "by_module": {r["name"]: r["median_ms"] for r in rt["layers"]}}
+
+
+def report_data(summary: dict, compare: dict | None = None, history: list[str] | None = None,
+                profile: dict | None = None) -> dict[str, Any]:
+    """The report of one model (and its comparison with a second), as plain data (module docstring);
+    ``profile``: a measured profile of the same model, for the latency chart and column."""
     totals = summary["totals"]
     layers = summary["layers"]
     leaves = leaf_rows(layers)
@@ -101,4 +120,5 @@ def report_data(summary: dict, compare: dict | None = None, history: list[str] |
         "layers": layers,
         "history": list(history or []),
         "compare": compare,
+        "latency": latency_of(profile),
     }

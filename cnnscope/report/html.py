@@ -17,7 +17,8 @@ from ..units import human_bytes, human_count
 
 WIDTH, BAR_H, PAD_L, PAD_R = 720, 22, 170, 130
 COLOURS = {"macs": "#3b6fd8", "params": "#d8793b", "channels": "#2f9e6b", "spatial": "#8a4fd1", "rf": "#c23b6b",
-           "jump": "#777777", "memory": "#2b8fb3", "a": "#9aa5b1", "b": "#3b6fd8"}
+           "jump": "#777777", "memory": "#2b8fb3", "a": "#9aa5b1", "b": "#3b6fd8",
+           "compute": "#3b6fd8", "memory-bound": "#d8793b"}
 
 CHARTS: dict[str, Callable[[dict], str | None]] = {}
 
@@ -42,8 +43,9 @@ def _svg(name: str, title: str, height: int, body: list[str]) -> str:
             f'<text x="8" y="18" font-size="14" font-weight="600" fill="#222">{esc(title)}</text>' + "".join(body) + "</svg>")
 
 
-def _bars(name: str, title: str, rows: list[tuple[str, float, str]], colour: str) -> str | None:
-    """Horizontal bars: (label, value, text at the bar's end)."""
+def _bars(name: str, title: str, rows: list[tuple[str, float, str]], colour: str,
+          colours: list[str] | None = None) -> str | None:
+    """Horizontal bars: (label, value, text at the bar's end); ``colours``: one per bar instead."""
     if not rows:
         return None
     top = max(v for _, v, _ in rows) or 1
@@ -53,7 +55,8 @@ def _bars(name: str, title: str, rows: list[tuple[str, float, str]], colour: str
         y = 30 + i * BAR_H
         w = max(1.0, span * value / top) if value else 0.0
         body.append(f'<text x="{PAD_L - 6}" y="{y + 15}" text-anchor="end" fill="#333">{esc(label[:28])}</text>')
-        body.append(f'<rect class="bar" x="{PAD_L}" y="{y + 3}" width="{w:.1f}" height="{BAR_H - 6}" fill="{colour}">'
+        fill = colours[i] if colours else colour
+        body.append(f'<rect class="bar" x="{PAD_L}" y="{y + 3}" width="{w:.1f}" height="{BAR_H - 6}" fill="{fill}">'
                     f'<title>{esc(label)}: {esc(text)}</title></rect>')
         body.append(f'<text x="{PAD_L + w + 4:.1f}" y="{y + 15}" fill="#333">{esc(text)}</text>')
     return _svg(name, title, 40 + len(rows) * BAR_H, body)
@@ -127,6 +130,19 @@ def biggest_layers(d: dict) -> str | None:
     return _bars("biggest", f"The {len(d['biggest'])} layers with the most MACs (share of the model's)",
                  [(b["name"], b["macs"], f"{human_count(b['macs'])} ({100 * b['share']:.1f}%)") for b in d["biggest"]],
                  COLOURS["macs"])
+
+
+@chart("latency")
+def slowest_layers(d: dict) -> str | None:
+    lat = d.get("latency")
+    if not lat:
+        return None
+    rows = lat["slowest"]
+    return _bars("latency", f"Measured: the {len(rows)} slowest layers ({lat['runtime']}, "
+                            f"{lat['total']['median_ms']:.2f} ms per forward)",
+                 [(r["name"], r["median_ms"], f"{r['median_ms']:.3f} ms ({100 * r['share']:.1f}%, {r['bound'] or '-'})")
+                  for r in rows], COLOURS["compute"],
+                 [COLOURS["memory-bound"] if r["bound"] == "memory" else COLOURS["compute"] for r in rows])
 
 
 def _marker(d: dict) -> tuple[int | None, str]:
@@ -282,8 +298,17 @@ def _shape(s) -> str:
     return "×".join(map(str, s)) if isinstance(s, list) else "-"
 
 
+def _ms_cell(by_module: dict | None, name: str) -> str:
+    """The measured self time of a layer (``report --profile``), or nothing without a profile."""
+    if not by_module:
+        return ""
+    ms = by_module.get(name)
+    return f'<td data-sort="{ms or 0}">{"-" if ms is None else f"{ms:.3f}"}</td>'
+
+
 def layer_table(d: dict) -> str:
-    heads = ["Layer", "Type", "Output shape", "Params", "MACs", "RF", "Live"]
+    lat = (d.get("latency") or {}).get("by_module")
+    heads = ["Layer", "Type", "Output shape", "Params", "MACs", "RF", "Live"] + (["ms (self)"] if lat else [])
     th = "".join(f'<th scope="col"><button type="button" data-col="{i}">{h}</button></th>' for i, h in enumerate(heads))
     body = []
     for i, r in enumerate(d["layers"]):
@@ -295,7 +320,8 @@ def layer_table(d: dict) -> str:
                     f'<td data-sort="{int(r["params"] or 0)}">{int(r["params"] or 0):,}</td>'
                     f'<td data-sort="{int(r["macs"] or 0)}">{int(r["macs"] or 0):,}</td>'
                     f'<td data-sort="{rf_sort}">{esc(_rf_text(rf))}</td>'
-                    f'<td data-sort="{r.get("live_bytes") or 0}">{esc(human_bytes(r.get("live_bytes")))}</td></tr>')
+                    f'<td data-sort="{r.get("live_bytes") or 0}">{esc(human_bytes(r.get("live_bytes")))}</td>'
+                    + _ms_cell(lat, r["name"]) + "</tr>")
     return ('<div class="filter"><label for="filter">Filter layers: </label><input id="filter" type="search" '
             'placeholder="name or type, e.g. layer3 or Conv"> <button type="button" id="tree-order">Tree order</button></div>'
             '<div class="tablewrap"><table id="layers"><caption>Every layer in forward order; indentation is nesting. '
@@ -332,7 +358,9 @@ def render_html(d: dict) -> str:
                 "biggest": "Leaf layers ranked by MACs.",
                 "shape": "Channels grow while feature maps shrink (log scale).",
                 "rf": "How far each layer sees, in input pixels; the dashed line: the field covers the whole input.",
-                "memory": "Activation bytes alive at once while each layer runs (liveness on the recorded graph)."}
+                "memory": "Activation bytes alive at once while each layer runs (liveness on the recorded graph).",
+                "latency": "Median of interleaved runs on the machine that made this page; blue: compute-bound, "
+                           "orange: memory-bound on its roofline (cnnscope profile)."}
     for name, fn in CHARTS.items():
         svg = fn(d)
         if svg is not None:

@@ -248,13 +248,16 @@ def latency_target(target: tuple[str, float], *, runtime: str = "ort", threads: 
             return predict(table, base, cost.factors(select_removed(coupling, importance, r, scope, round_to)))
 
         p0, p_max = predicted(0.0), predicted(1 - 1e-9)
-        if p0 <= target_ms:
-            raise CnnscopeError(f"the model already meets --target-latency {target_ms:g} ms (predicted "
-                                f"{p0:.3f} ms, measured {measured0:.3f} ms); nothing to prune")
-        if p_max > target_ms:
+        if measured0 <= target_ms:
+            raise CnnscopeError(f"the model already meets --target-latency {target_ms:g} ms (measured "
+                                f"{measured0:.3f} ms); nothing to prune")
+        # predictions are sums of per-row medians; the target is on the whole forward's median. The goal is
+        # the target on the table's own scale (their ratio for the unpruned model), so the two agree
+        scale = p0 / measured0 if measured0 else 1.0
+        if p_max > target_ms * scale:
             raise CnnscopeError(f"--target-latency {target_ms:g} ms cannot be met by pruning: with every group "
-                                f"down to one channel the table predicts {p_max:.3f} ms (the unpruned model: "
-                                f"{p0:.3f} ms); raise the target")
+                                f"down to one channel the table predicts {p_max / scale:.3f} ms (the unpruned "
+                                f"model measures {measured0:.3f} ms); raise the target")
         def uniform_bounds(goal: float) -> tuple[float, float]:
             """(largest uniform ratio predicted above ``goal``, smallest at or below it), by bisection."""
             lo, hi = 0.0, 1 - 1e-9
@@ -266,7 +269,7 @@ def latency_target(target: tuple[str, float], *, runtime: str = "ort", threads: 
         import copy
 
         original = copy.deepcopy(real).eval()
-        goal, attempts = target_ms, []
+        goal, attempts = target_ms * scale, []
         for attempt in range(1, CORRECTIONS + 2):
             lo, hi = uniform_bounds(goal)
             removed, how = per_group(coupling, importance, cost, table, base, lo, hi, scope, round_to, goal)
@@ -280,19 +283,20 @@ def latency_target(target: tuple[str, float], *, runtime: str = "ort", threads: 
             before_t, after_t = latencies([original, candidate], tuple(analysis.input_shape), runtime, threads,
                                           runs, 3, progress)
             now = target[1] * before_t.median_ms if target[0] == "fraction" else target_ms
-            attempts.append({"goal_ms": goal, "predicted_ms": expected, "original_ms": before_t.median_ms,
+            attempts.append({"goal_ms": goal / scale, "predicted_ms": expected / scale, "original_ms": before_t.median_ms,
                              "measured_ms": after_t.median_ms, "target_ms": now})
             if after_t.median_ms <= now:
                 break
             goal *= now / after_t.median_ms
 
+        expected /= scale
         state.update(original=original, shape=tuple(analysis.input_shape), predicted=expected,
                      table_original=measured0)
         total = sum(g.size for g in coupling.groups if g.removable > 0)
         return None, {"target_ms": target_ms, "target": f"{target[1]:.0%} of the original" if target[0] == "fraction"
                       else f"{target_ms:g} ms", "runtime": runtime, "threads": threads,
                       "ratio": float(removed.sum()) / total if total else 0.0, "uniform_ratio": hi,
-                      "uniform_predicted_ms": predicted(hi), "allocation": how,
+                      "uniform_predicted_ms": predicted(hi) / scale, "allocation": how, "table_scale": scale,
                       "predicted_ms": expected, "predicted_unpruned_ms": p0, "attempts": attempts,
                       "table": {"widths": list(WIDTHS), "runs": TABLE_RUNS, "cached": table["cached"],
                                 "measured_totals": table["totals"], "rows": len(table["rows"])}}, removed

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 import time
 from pathlib import Path
@@ -74,6 +75,10 @@ class _Graph:
         base = kernel
         for s in _SUFFIXES:
             base = base[: -len(s)] if base.endswith(s) else base
+        # a fusion names its kernel after the node it starts from: "/…/Mul/QuickGeluFusion/"
+        m = re.match(r"^(.*)/[A-Za-z0-9]+Fusion/?$", base)
+        if m:
+            base = m.group(1)
         changed = True
         while changed:
             changed = False
@@ -101,9 +106,14 @@ class _Graph:
         return None if any(s is None for s in sizes) else sum(sizes)
 
 
+BETWEEN = "(onnxruntime between kernels)"
+
+
 def _kernel_events(trace: list, warmup: int) -> list[dict[str, float]]:
     """Per measured run: kernel name -> microseconds (runs are the ``model_run`` windows; the first
-    ``warmup`` are skipped). Kernels that run twice in one run add up."""
+    ``warmup`` are skipped). Kernels that run twice in one run add up. :data:`BETWEEN` holds the rest of
+    the run's window: the executor's own time and, with several threads, the thread pool's wake-ups and
+    waits between kernels, so the rows partition the run."""
     windows = sorted((e["ts"], e["ts"] + e["dur"]) for e in trace
                      if e.get("cat") == "Session" and e.get("name") == "model_run")
     runs: list[dict[str, float]] = [{} for _ in windows]
@@ -116,6 +126,8 @@ def _kernel_events(trace: list, warmup: int) -> list[dict[str, float]]:
         k = bisect.bisect_right(starts, e["ts"]) - 1
         if 0 <= k < len(windows) and e["ts"] <= windows[k][1]:
             runs[k][e["name"]] = runs[k].get(e["name"], 0.0) + float(e["dur"])
+    for (start, end), r in zip(windows, runs):
+        r[BETWEEN] = max(0.0, (end - start) - sum(r.values()))
     return runs[warmup:]
 
 
@@ -153,7 +165,7 @@ def profile_ort(path, x, runs: int, warmup: int, threads: int, progress: Progres
         shutil.rmtree(workdir, ignore_errors=True)
     per_run = _kernel_events(trace, warmup)
     op_of = _op_types(trace)
-    kernels = list(dict.fromkeys(k for r in per_run for k in r))
+    kernels = list(dict.fromkeys(k for r in per_run for k in r if k != BETWEEN))
     claimed: dict[int, str] = {}
     covers: dict[str, list] = {}
     for k in kernels:
@@ -180,11 +192,12 @@ def profile_ort(path, x, runs: int, warmup: int, threads: int, progress: Progres
         main = next((n for n in nodes if n.op_type == op), nodes[0] if nodes else None)
         modules = list(dict.fromkeys(m for n in nodes if (m := graph.module[id(n)]) is not None))
         name = graph.module[id(main)] if main is not None and graph.module[id(main)] is not None \
-            else (main.name if main is not None else f"({op} added by onnxruntime)")
+            else (main.name if main is not None else f"({k[: -len('_kernel_time')]} added by onnxruntime)")
         samples = [r.get(k, 0.0) / 1000 for r in per_run]
         rows.append(LayerTime(name, op, samples, sum(graph.macs[id(n)] for n in nodes),
                               graph.bytes_of(nodes) if nodes else None, modules,
                               fused=len(modules) > 1))
+    rows.append(LayerTime(BETWEEN, "executor", [r.get(BETWEEN, 0.0) / 1000 for r in per_run], 0, None, []))
     notes = []
     untimed = [n for n in graph.nodes if id(n) not in claimed]
     lost = sum(graph.macs[id(n)] for n in untimed)

@@ -56,10 +56,17 @@ class RuntimeProfile:
                 "bound": peak.bound(l.macs, l.bytes) if peak else None,
                 "roof_ms": peak.roof_ms(l.macs, l.bytes) if peak and l.bytes is not None else None,
             })
+        notes = list(self.notes)
+        rows_sum = sum(l.timing.median_ms for l in self.layers)
+        if self.profiled_total.median_ms and abs(rows_sum / self.profiled_total.median_ms - 1) > 0.1:
+            notes.append(f"the rows' medians sum to {rows_sum:.3f} ms but the median profiled run took "
+                         f"{self.profiled_total.median_ms:.3f} ms (IQR {self.profiled_total.iqr_ms:.3f}): the runs "
+                         f"are noisy, and a sum of medians is not the median of sums; measure on a quieter "
+                         f"machine or with fewer threads")
         return {"runtime": self.runtime, "total": self.total.to_dict(),
                 "profiled_total": self.profiled_total.to_dict(), "overhead_ms": self.overhead_ms,
                 "layers_sum_ms": sum(l.timing.median_ms for l in self.layers),
-                "layers": rows, "notes": list(self.notes)}
+                "layers": rows, "notes": notes}
 
 
 def ancestor(name: str, depth: int) -> str:

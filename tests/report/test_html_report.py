@@ -198,3 +198,28 @@ def test_library_writes_what_the_cli_writes(tmp_path):
     out = tmp_path / "cli.html"
     assert run_inprocess("report", "resnet18", "-o", out)[0] == 0
     assert out.read_text() == render_html(cnnscope.report_data("resnet18"))
+
+
+@needs_browser
+def test_report_with_a_measured_profile(tmp_path):
+    """--profile: the slowest layers as a chart in the page, coloured by their roofline bound, and each
+    layer's measured self time in the table, equal to what the profile measured."""
+    out = tmp_path / "m.html"
+    code, stdout, err = run_inprocess("report", "mnist_cnn", "--profile", "--runs", "3", "-o", out)
+    assert code == 0, err
+    summary = cnnscope.summary("mnist_cnn").totals
+    dom = _check_page(out, {"params": summary.params, "macs": summary.macs, "flops": 2 * summary.macs})
+    assert "svg-latency:" in _body_attr(dom, "charts")
+    assert "ms (self)" in dom and "slowest layers" in dom
+    d = cnnscope.report_data("mnist_cnn", profile=True, runs=3)
+    lat = d["latency"]
+    assert lat["runtime"] == "torch" and len(lat["slowest"]) <= 12
+    times = [r["median_ms"] for r in lat["slowest"]]
+    assert times == sorted(times, reverse=True)
+    # the conv layers of the documents' MNIST CNN are compute-bound, its ReLUs memory-bound
+    assert lat["by_module"]["features.0"] > 0 and set(lat["by_module"]) >= {"features.0", "features.3", "classifier.1"}
+    code, stdout, err = run_inprocess("report", "mnist_cnn", "-o", tmp_path / "l.svg", "--chart", "latency")
+    assert_one_line_error(code, stdout, err, contains="latency")
+    code, stdout, err = run_inprocess("report", "mnist_cnn", "-o", tmp_path / "l.svg", "--chart", "latency",
+                                      "--profile", "--runs", "3")
+    assert code == 0 and ET.parse(tmp_path / "l.svg").getroot().tag.endswith("svg")
