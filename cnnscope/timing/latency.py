@@ -26,10 +26,11 @@ def _torch_runner(model, x):
 
 
 def _ort_runner(path, x, threads: int):
-    from .ort_runtime import session
+    from .ort_runtime import check_runs, session
 
     s = session(path, threads)
     feed = {s.get_inputs()[0].name: x.numpy()}
+    check_runs(s, feed, path)
 
     def run() -> float:
         t = time.perf_counter_ns()

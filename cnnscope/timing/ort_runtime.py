@@ -19,6 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from ..errors import CnnscopeError
 from ..progress import Progress, no_progress
 from .rows import LayerTime, RuntimeProfile
 from .stats import Timing, interleaved
@@ -37,7 +38,31 @@ def session(path, threads: int, profile_prefix: str | None = None):
     if profile_prefix:
         opts.enable_profiling = True
         opts.profile_file_prefix = profile_prefix
-    return ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
+    try:
+        return ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
+    except Exception as e:  # noqa: BLE001 - a file onnxruntime cannot load is bad input
+        raise CnnscopeError(f"onnxruntime cannot load '{path}' ({first_line(e)}); re-export it with cnnscope "
+                            f"export") from None
+
+
+def first_line(e: Exception) -> str:
+    lines = [l for l in str(e).strip().splitlines() if l.strip()]
+    return f"{type(e).__name__}: {(lines[0] if lines else '')[:200]}"
+
+
+def check_runs(s, feed: dict, path) -> None:
+    """One run before any timing: a file whose input is not float N×C×… or whose ops fail at run time is
+    bad input (exit 2, one line), not a crash inside the measurement."""
+    inputs = s.get_inputs()
+    if len(inputs) != 1 or "float" not in inputs[0].type:
+        raise CnnscopeError(f"'{path}' takes {len(inputs)} input(s) of type "
+                            f"{', '.join(i.type for i in inputs)}; profiling feeds one float tensor (an image "
+                            f"model's N×C×H×W)")
+    try:
+        s.run(None, feed)
+    except Exception as e:  # noqa: BLE001
+        raise CnnscopeError(f"onnxruntime cannot run '{path}' on a random {'×'.join(map(str, next(iter(feed.values())).shape))} "
+                            f"input ({first_line(e)})") from None
 
 
 class _Graph:
@@ -147,6 +172,7 @@ def profile_ort(path, x, runs: int, warmup: int, threads: int, progress: Progres
         plain_s = session(path, threads)
         prof_s = session(path, threads, profile_prefix=os.path.join(workdir, "profile"))
         feed = {plain_s.get_inputs()[0].name: x}
+        check_runs(plain_s, feed, path)
 
         def run(s):
             def go() -> float:

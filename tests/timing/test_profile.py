@@ -149,3 +149,48 @@ def test_onnx_needs_the_ort_runtime(cli, tmp_path):
     cnnscope.export_onnx("lenet5", onnx)
     code, out, err = cli("profile", onnx, "--runtime", "torch")
     assert_one_line_error(code, out, err, contains="--runtime ort")
+
+
+def _int_input_onnx(path):
+    import onnx
+    from onnx import TensorProto, helper
+
+    node = helper.make_node("Cast", ["x"], ["y"], to=TensorProto.FLOAT)
+    g = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.INT64, [1, 3, 8, 8])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3, 8, 8])])
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), path)
+
+
+def _unknown_op_onnx(path):
+    import onnx
+    from onnx import TensorProto, helper
+
+    node = helper.make_node("Mystery", ["x"], ["y"], domain="evil.ops")
+    g = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3, 8, 8])])
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("evil.ops", 1)]),
+              path)
+
+
+def test_hostile_and_wrong_inputs(cli, tmp_path):
+    import os
+
+    ints = tmp_path / "ints.onnx"
+    _int_input_onnx(ints)
+    assert_one_line_error(*cli("profile", ints), contains="float")
+    weird = tmp_path / "weird.onnx"
+    _unknown_op_onnx(weird)
+    assert_one_line_error(*cli("profile", weird))
+    fifo = tmp_path / "pipe.onnx"
+    os.mkfifo(fifo)
+    assert_one_line_error(*cli("profile", fifo))
+    garbage = tmp_path / "garbage.onnx"
+    garbage.write_bytes(b"\x00not onnx" * 100)
+    assert_one_line_error(*cli("profile", garbage), contains="ONNX")
+    onnx = tmp_path / "l.onnx"
+    cnnscope.export_onnx("lenet5", onnx)
+    before = onnx.read_bytes()
+    assert_one_line_error(*cli("profile", onnx, "--runs", "3", "-f", "json", "-o", onnx))     # never onto its input
+    assert onnx.read_bytes() == before
+    assert_one_line_error(*cli("profile", "resnet18", "-i", "3x60000x60000"), contains="needs at least")
+    assert_one_line_error(*cli("check", ints, "--max-latency", "1s"), contains="float")
