@@ -66,6 +66,18 @@ def parse_bytes(text: str | int | float, what: str = "size") -> int:
     return _bounded(float(m.group(1)) * _BYTES[unit], text, what)
 
 
+def parse_duration_ms(text, what: str = "time") -> float:
+    """``30ms``, ``30 ms``, ``0.03s``, ``30`` (ms) -> 30.0 milliseconds."""
+    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:e[+-]?[0-9]+)?)\s*(ms|s|us|µs)?\s*", str(text).lower()) \
+        if not isinstance(text, bool) else None
+    if m is None:
+        raise CnnscopeError(f"malformed {what} '{text}': expected a time such as 30ms or 0.5s")
+    value = float(m.group(1)) * {"s": 1000.0, "us": 1e-3, "µs": 1e-3}.get(m.group(2) or "ms", 1.0)
+    if not 0 < value < 1e9:
+        raise CnnscopeError(f"malformed {what} '{text}': the time must be positive")
+    return value
+
+
 def parse_fraction(text: str | float, what: str = "ratio", *, allow_percent: bool = True) -> float:
     """``"0.5"`` or ``"50%"`` -> 0.5."""
     s = str(text).strip()

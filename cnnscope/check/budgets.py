@@ -42,7 +42,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from ..errors import CnnscopeError, UnknownNameError
-from ..units import parse_bytes, parse_count
+from ..units import parse_bytes, parse_count, parse_duration_ms
 
 #: the check is a ceiling ("max") or a floor ("min")
 MAX, MIN, GROWTH = "max", "min", "growth"
@@ -77,15 +77,7 @@ def _parse_bytes(text: Any, what: str) -> int:
 
 
 def _parse_ms(text: Any, what: str) -> float:
-    """``30ms``, ``30 ms``, ``0.03s``, ``30`` (ms) -> 30.0 milliseconds."""
-    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:e[+-]?[0-9]+)?)\s*(ms|s|us|µs)?\s*", str(text).lower()) \
-        if not isinstance(text, bool) else None
-    if m is None:
-        raise CnnscopeError(f"malformed {what} '{text}': expected a time such as 30ms or 0.5s")
-    value = float(m.group(1)) * {"s": 1000.0, "us": 1e-3, "µs": 1e-3}.get(m.group(2) or "ms", 1.0)
-    if not 0 < value < 1e9:
-        raise CnnscopeError(f"malformed {what} '{text}': the time must be positive")
-    return value
+    return parse_duration_ms(text, what)
 
 
 PARSERS: dict[str, Callable[[Any, str], Any]] = {"count": _parse_count, "bytes": _parse_bytes,

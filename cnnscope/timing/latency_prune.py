@@ -160,7 +160,7 @@ def predict(table: dict, base: dict[str, tuple[int, int]], factors: dict[str, fl
 
 def parse_target(text) -> tuple[str, float]:
     """``"20ms"``/``"0.02s"``/``20`` -> ("ms", 20.0); ``"60%"`` -> ("fraction", 0.6) of the measured original."""
-    from ..check.budgets import _parse_ms
+    from ..units import parse_duration_ms
 
     t = str(text).strip()
     if t.endswith("%"):
@@ -172,7 +172,7 @@ def parse_target(text) -> tuple[str, float]:
             raise CnnscopeError(f"--target-latency '{text}': a percentage of the original must be between 0% and "
                                 f"100% (60% = 0.6 × the measured latency)")
         return "fraction", v
-    return "ms", _parse_ms(t, "--target-latency")
+    return "ms", parse_duration_ms(t, "--target-latency")
 
 
 def per_group(coupling, importance, cost, table, base, lo: float, hi: float, scope: str, round_to: int,
