@@ -110,9 +110,10 @@ def build_table(real, analysis, src, runtime: str, threads: int, ignore, round_t
                 model = prune_channels(real, ratio=1 - keep, scope="layer", ignore=list(ignore), round_to=round_to,
                                        seed=seed, analysis=analysis).model
                 n, *chw = shape
-                graph = analyze(model, input_size=tuple(chw), batch_size=n).graph
+                # only PyTorch rows read the graph; onnxruntime's rows come from the exported file
+                graph = analyze(model, input_size=tuple(chw), batch_size=n).graph if runtime == "torch" else None
             model.eval()
-            rows, total = _profile_rows(model, x, graph, runtime, threads, TABLE_RUNS, _quiet)
+            rows, total = _profile_rows(model, x, graph, runtime, threads, TABLE_RUNS, no_progress)
             numel = {n: p.numel() for n, p in model.named_parameters()}
             widths_of = _row_widths(list(rows), base, lambda name: numel.get(name, base[name][0]) / base[name][0])
             for r, ms in rows.items():
@@ -124,10 +125,6 @@ def build_table(real, analysis, src, runtime: str, threads: int, ignore, round_t
         entries[key] = entry
         cache.write("latency-tables", entries)
     return {**entry, "cached": False, "key": key}
-
-
-def _quiet(iterable, label):
-    return no_progress(iterable, label)
 
 
 def _valid_table(t) -> bool:
